@@ -1,0 +1,37 @@
+"""The async engine: one pool per process, created and disposed by the app's cleanup_ctx."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from service.config import Settings
+
+
+def async_url(database_url: str) -> str:
+    """The SQLAlchemy asyncpg URL for a libpq-style `postgresql://` URL."""
+    url = make_url(database_url)
+    return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def create_engine(settings: Settings, database_url: str) -> AsyncEngine:
+    statement_timeout_ms = int(settings.db_statement_timeout * 1000)
+    return create_async_engine(
+        async_url(database_url),
+        pool_size=settings.db_pool_size,
+        max_overflow=0,
+        # Errors and logs must never carry bound values: they include verifiers and hashes.
+        hide_parameters=True,
+        # A request waits this long for a free connection before answering 503.
+        pool_timeout=settings.db_connect_timeout + settings.db_statement_timeout,
+        connect_args={
+            "timeout": settings.db_connect_timeout,
+            "command_timeout": settings.db_statement_timeout,
+            "server_settings": {
+                "application_name": "rotor",
+                "statement_timeout": str(statement_timeout_ms),
+                # A transaction left open by a stuck client must not hold row locks for long.
+                "idle_in_transaction_session_timeout": str(statement_timeout_ms * 3),
+            },
+        },
+    )

@@ -1,0 +1,321 @@
+"""Every SQL statement the use cases run, as small functions over an AsyncConnection.
+
+They never commit: the caller (service/auth.py) owns the transaction. Timestamps always come
+from the caller's injected clock, never from the database's now(), so tests control time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.db.models import login_failure, refresh_token, session, user
+
+# A result row whose columns are read by name (row.email); SQLAlchemy types them as Any.
+Record = Row[*tuple[Any, ...]]
+
+# --- users -----------------------------------------------------------------------------------
+
+
+async def insert_user(
+    conn: AsyncConnection, user_id: uuid.UUID, email: str, password_hash: str, now: datetime
+) -> bool:
+    """Insert a user; False (and nothing written) when the email is taken."""
+    statement = (
+        pg_insert(user)
+        .values(
+            id=user_id, email=email, password_hash=password_hash, created_at=now, updated_at=now
+        )
+        .on_conflict_do_nothing()
+        .returning(user.c.id)
+    )
+    return (await conn.execute(statement)).first() is not None
+
+
+async def find_user_by_email(conn: AsyncConnection, email: str) -> Record | None:
+    statement = select(user).where(func.lower(user.c.email) == email.lower())
+    return (await conn.execute(statement)).first()
+
+
+async def find_user(conn: AsyncConnection, user_id: uuid.UUID) -> Record | None:
+    return (await conn.execute(select(user).where(user.c.id == user_id))).first()
+
+
+async def lock_user(conn: AsyncConnection, user_id: uuid.UUID) -> Record | None:
+    """The user row, locked: serializes logins of one user (session cap) and password changes."""
+    statement = select(user).where(user.c.id == user_id).with_for_update()
+    return (await conn.execute(statement)).first()
+
+
+async def set_password_hash(
+    conn: AsyncConnection, user_id: uuid.UUID, password_hash: str, now: datetime
+) -> None:
+    statement = (
+        update(user).where(user.c.id == user_id).values(password_hash=password_hash, updated_at=now)
+    )
+    await conn.execute(statement)
+
+
+async def set_disabled(
+    conn: AsyncConnection, user_id: uuid.UUID, disabled_at: datetime | None, now: datetime
+) -> bool:
+    statement = (
+        update(user)
+        .where(user.c.id == user_id)
+        .values(disabled_at=disabled_at, updated_at=now)
+        .returning(user.c.id)
+    )
+    return (await conn.execute(statement)).first() is not None
+
+
+async def delete_user(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+    """Delete the user; its sessions and tokens go with it (ON DELETE CASCADE)."""
+    await conn.execute(delete(user).where(user.c.id == user_id))
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+def _live(now: datetime, idle_ttl: int) -> object:
+    return and_(
+        session.c.revoked_at.is_(None),
+        session.c.expires_at > now,
+        session.c.last_used_at > now - timedelta(seconds=idle_ttl),
+    )
+
+
+async def insert_session(
+    conn: AsyncConnection,
+    *,
+    session_id: uuid.UUID,
+    user_id: uuid.UUID,
+    device_name: str | None,
+    platform: str | None,
+    user_agent: str | None,
+    ip: str | None,
+    now: datetime,
+    expires_at: datetime,
+) -> None:
+    await conn.execute(
+        insert(session).values(
+            id=session_id,
+            user_id=user_id,
+            device_name=device_name,
+            platform=platform,
+            user_agent=user_agent,
+            ip=ip,
+            created_at=now,
+            last_used_at=now,
+            expires_at=expires_at,
+        )
+    )
+
+
+async def find_session_with_user(
+    conn: AsyncConnection, session_id: uuid.UUID, user_id: uuid.UUID
+) -> Record | None:
+    """One primary-key lookup for every protected request: the session and its user."""
+    statement = (
+        select(
+            session.c.id,
+            session.c.last_used_at,
+            session.c.expires_at,
+            session.c.revoked_at,
+            user.c.id.label("user_id"),
+            user.c.email,
+            user.c.created_at.label("user_created_at"),
+            user.c.disabled_at,
+        )
+        .join(user, user.c.id == session.c.user_id)
+        .where(session.c.id == session_id, session.c.user_id == user_id)
+    )
+    return (await conn.execute(statement)).first()
+
+
+async def list_live_sessions(
+    conn: AsyncConnection, user_id: uuid.UUID, now: datetime, idle_ttl: int
+) -> Sequence[Record]:
+    statement = (
+        select(session)
+        .where(session.c.user_id == user_id, _live(now, idle_ttl))  # type: ignore[arg-type]
+        .order_by(session.c.last_used_at.desc(), session.c.id)
+    )
+    return (await conn.execute(statement)).all()
+
+
+async def live_session_ids_oldest_first(
+    conn: AsyncConnection, user_id: uuid.UUID, now: datetime, idle_ttl: int
+) -> list[uuid.UUID]:
+    statement = (
+        select(session.c.id)
+        .where(session.c.user_id == user_id, _live(now, idle_ttl))  # type: ignore[arg-type]
+        .order_by(session.c.last_used_at, session.c.id)
+    )
+    return list((await conn.execute(statement)).scalars())
+
+
+async def revoke_sessions(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    now: datetime,
+    reason: str,
+    *,
+    only: Sequence[uuid.UUID] | None = None,
+    keep: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """Revoke the user's unrevoked sessions (all, `only` these, or all but `keep`)."""
+    conditions = [session.c.user_id == user_id, session.c.revoked_at.is_(None)]
+    if only is not None:
+        conditions.append(session.c.id.in_(list(only)))
+    if keep is not None:
+        conditions.append(session.c.id != keep)
+    statement = (
+        update(session)
+        .where(*conditions)
+        .values(revoked_at=now, revoke_reason=reason)
+        .returning(session.c.id)
+    )
+    return list((await conn.execute(statement)).scalars())
+
+
+# --- refresh tokens --------------------------------------------------------------------------
+
+
+async def insert_refresh_token(
+    conn: AsyncConnection,
+    *,
+    token_id: uuid.UUID,
+    session_id: uuid.UUID,
+    parent_id: uuid.UUID | None,
+    verifier: bytes,
+    now: datetime,
+    expires_at: datetime,
+) -> None:
+    await conn.execute(
+        insert(refresh_token).values(
+            id=token_id,
+            session_id=session_id,
+            parent_id=parent_id,
+            verifier=verifier,
+            issued_at=now,
+            expires_at=expires_at,
+        )
+    )
+
+
+async def lock_refresh_token(conn: AsyncConnection, token_id: uuid.UUID) -> Record | None:
+    """The token, its session and its user, with the token and session rows locked.
+
+    Locking both rows serializes every rotation of a token and every revocation of its session:
+    a second refresh of the same token waits here and then sees it spent.
+    """
+    statement = (
+        select(
+            refresh_token.c.id,
+            refresh_token.c.verifier,
+            refresh_token.c.expires_at,
+            refresh_token.c.spent_at,
+            session.c.id.label("session_id"),
+            session.c.user_id,
+            session.c.last_used_at,
+            session.c.expires_at.label("session_expires_at"),
+            session.c.revoked_at,
+            user.c.email,
+            user.c.created_at.label("user_created_at"),
+            user.c.disabled_at,
+        )
+        .join(session, session.c.id == refresh_token.c.session_id)
+        .join(user, user.c.id == session.c.user_id)
+        .where(refresh_token.c.id == token_id)
+        .with_for_update(of=[refresh_token, session])
+    )
+    return (await conn.execute(statement)).first()
+
+
+async def find_child(conn: AsyncConnection, parent_id: uuid.UUID) -> Record | None:
+    statement = select(
+        refresh_token.c.id, refresh_token.c.expires_at, refresh_token.c.spent_at
+    ).where(refresh_token.c.parent_id == parent_id)
+    return (await conn.execute(statement)).first()
+
+
+async def find_refresh_token_session(conn: AsyncConnection, token_id: uuid.UUID) -> Record | None:
+    statement = (
+        select(refresh_token.c.verifier, session.c.id.label("session_id"), session.c.user_id)
+        .join(session, session.c.id == refresh_token.c.session_id)
+        .where(refresh_token.c.id == token_id)
+    )
+    return (await conn.execute(statement)).first()
+
+
+async def spend_refresh_token(conn: AsyncConnection, token_id: uuid.UUID, now: datetime) -> None:
+    await conn.execute(
+        update(refresh_token).where(refresh_token.c.id == token_id).values(spent_at=now)
+    )
+
+
+async def touch_session(
+    conn: AsyncConnection,
+    session_id: uuid.UUID,
+    now: datetime,
+    user_agent: str | None,
+    ip: str | None,
+) -> None:
+    await conn.execute(
+        update(session)
+        .where(session.c.id == session_id)
+        .values(last_used_at=now, user_agent=user_agent, ip=ip)
+    )
+
+
+async def revoke_session(
+    conn: AsyncConnection, session_id: uuid.UUID, now: datetime, reason: str
+) -> bool:
+    statement = (
+        update(session)
+        .where(session.c.id == session_id, session.c.revoked_at.is_(None))
+        .values(revoked_at=now, revoke_reason=reason)
+        .returning(session.c.id)
+    )
+    return (await conn.execute(statement)).first() is not None
+
+
+# --- login throttling ------------------------------------------------------------------------
+
+
+async def failure_counts(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str]]
+) -> Sequence[Record]:
+    conditions = [
+        and_(login_failure.c.kind == kind, login_failure.c.key == key) for kind, key in keys
+    ]
+    statement = select(login_failure).where(or_(*conditions))
+    return (await conn.execute(statement)).all()
+
+
+async def record_failure(
+    conn: AsyncConnection, kind: str, key: str, now: datetime, window: int
+) -> None:
+    """Count one failure in the key's current window, or start a new window if it has passed."""
+    window_over = login_failure.c.window_start <= now - timedelta(seconds=window)
+    statement = pg_insert(login_failure).values(kind=kind, key=key, window_start=now, failures=1)
+    statement = statement.on_conflict_do_update(
+        index_elements=[login_failure.c.kind, login_failure.c.key],
+        set_={
+            "window_start": case((window_over, now), else_=login_failure.c.window_start),
+            "failures": case((window_over, 1), else_=login_failure.c.failures + 1),
+        },
+    )
+    await conn.execute(statement)
+
+
+async def clear_failures(conn: AsyncConnection, kind: str, key: str) -> None:
+    await conn.execute(
+        delete(login_failure).where(login_failure.c.kind == kind, login_failure.c.key == key)
+    )

@@ -1,0 +1,95 @@
+"""Domain errors. Each has a stable code from API.md; the web layer maps them to HTTP statuses.
+
+Messages are written for clients: they never contain a secret, SQL or a stack trace.
+"""
+
+from __future__ import annotations
+
+
+class AuthError(Exception):
+    """Base of every error a client may see."""
+
+    code: str = "error"
+    message: str = "The request failed."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
+
+
+class InvalidRequest(AuthError):
+    code = "invalid_request"
+    message = "The request body must be a JSON object."
+
+
+class ValidationFailed(AuthError):
+    code = "validation_error"
+    message = "Some fields are invalid."
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__()
+        self.fields = fields
+
+
+class EmailTaken(AuthError):
+    code = "email_taken"
+    message = "An account with this email already exists."
+
+
+class InvalidCredentials(AuthError):
+    code = "invalid_credentials"
+    message = "The email or password is incorrect."
+
+
+class WrongPassword(InvalidCredentials):
+    """A re-authentication (password change, account deletion) with the wrong password."""
+
+    message = "The password is incorrect."
+
+
+class AccountDisabled(AuthError):
+    code = "account_disabled"
+    message = "This account is disabled."
+
+
+class RateLimited(AuthError):
+    code = "rate_limited"
+    message = "Too many failed logins; try again later."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+
+class InvalidGrant(AuthError):
+    code = "invalid_grant"
+    message = "The refresh token is invalid, expired or revoked."
+
+
+class TokenReused(AuthError):
+    code = "token_reused"
+    message = "This refresh token was already used; the session has been revoked."
+
+
+class InvalidToken(AuthError):
+    code = "invalid_token"
+    message = "The access token is missing, invalid or expired."
+
+
+class CsrfFailed(AuthError):
+    code = "csrf_failed"
+    message = "Requests authenticated by cookie must carry the header X-CSRF-Token: 1."
+
+
+class NotFound(AuthError):
+    code = "not_found"
+    message = "Not found."
+
+
+class ServiceUnavailable(AuthError):
+    code = "service_unavailable"
+    message = "The service is temporarily unavailable; try again shortly."
+
+    def __init__(self, message: str | None = None, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

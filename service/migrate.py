@@ -1,0 +1,41 @@
+"""Alembic, driven from code: upgrade to head, and compare a database's revision with the code's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
+
+
+def alembic_config(database_url: str | None = None) -> Config:
+    config = Config(str(ALEMBIC_INI))
+    if database_url is not None:
+        # env.py prefers this over DATABASE_URL (it is how `rotor migrate` passes the embedded URL).
+        config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade(database_url: str, sql_only: bool = False) -> None:
+    """Bring the database to the newest schema (or print that SQL when `sql_only`)."""
+    command.upgrade(alembic_config(database_url), "head", sql=sql_only)
+
+
+def downgrade(database_url: str, revision: str = "base") -> None:
+    command.downgrade(alembic_config(database_url), revision)
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def current_revision(conn: AsyncConnection) -> str | None:
+    def read(sync_conn: object) -> str | None:
+        return MigrationContext.configure(sync_conn).get_current_revision()  # type: ignore[arg-type]
+
+    return await conn.run_sync(read)

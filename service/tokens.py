@@ -1,0 +1,152 @@
+"""Refresh-token format and access-token (JWT) encoding; no HTTP, no SQL.
+
+A refresh token is `<id>.<secret>`: `id` is the primary key of its row and `secret` 32 random
+bytes (base64url). The database keeps only SHA-256(secret), so a dump of it cannot refresh.
+A child's secret is HMAC-SHA256(parent's secret, child's id): whoever presents the parent can
+recompute the child, which lets any process answer a grace retry with the very same token,
+without storing it and without a server-side key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import jwt
+
+from service.errors import InvalidToken
+from service.keys import KeySet
+
+_REFRESH_TOKEN = re.compile(r"^([0-9a-f]{32})\.([A-Za-z0-9_-]{43})$")
+_SECRET_BYTES = 32
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
+MAX_CLOCK_LEEWAY = 30
+_REQUIRED_CLAIMS = ["iss", "aud", "sub", "sid", "iat", "exp", "jti"]
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    id: uuid.UUID
+    secret: bytes
+
+    @classmethod
+    def new(cls) -> RefreshToken:
+        return cls(uuid.uuid4(), secrets.token_bytes(_SECRET_BYTES))
+
+    @classmethod
+    def parse(cls, raw: str) -> RefreshToken | None:
+        """The token in `raw`, or None when it is not of the format (never raises)."""
+        match = _REFRESH_TOKEN.match(raw)
+        if match is None:
+            return None
+        secret = _b64url_decode(match.group(2))
+        if len(secret) != _SECRET_BYTES:
+            return None
+        return cls(uuid.UUID(hex=match.group(1)), secret)
+
+    def encode(self) -> str:
+        return f"{self.id.hex}.{_b64url(self.secret)}"
+
+    @property
+    def verifier(self) -> bytes:
+        """What the database stores: useless for refreshing without the secret."""
+        return hashlib.sha256(self.secret).digest()
+
+    def matches(self, verifier: bytes) -> bool:
+        return hmac.compare_digest(self.verifier, verifier)
+
+    def child(self, child_id: uuid.UUID) -> RefreshToken:
+        """The token that rotating this one issues under `child_id`; deterministic."""
+        return RefreshToken(child_id, hmac.digest(self.secret, child_id.bytes, "sha256"))
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"RefreshToken(id={self.id})"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    expires_at: int
+    token_id: str
+
+
+class AccessTokens:
+    """Issues and verifies access tokens with a pinned set of keys and algorithms."""
+
+    def __init__(self, keys: KeySet, issuer: str, audience: str) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = audience
+
+    def issue(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime, expires_at: datetime
+    ) -> str:
+        key = self._keys.signing
+        claims = {
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": str(user_id),
+            "sid": str(session_id),
+            "iat": int(now.timestamp()),
+            "exp": int(expires_at.timestamp()),
+            "jti": _b64url(secrets.token_bytes(16)),
+        }
+        headers = {"typ": ACCESS_TOKEN_TYPE, "kid": key.kid}
+        return jwt.encode(claims, key.private, algorithm=key.alg, headers=headers)
+
+    def verify(self, token: str, now: datetime) -> AccessClaims:
+        """The claims of a valid token; raises InvalidToken for anything else."""
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self._keys.verification_key(header.get("kid"), header.get("alg"))
+            if key is None or header.get("typ") != ACCESS_TOKEN_TYPE:
+                raise InvalidToken()
+            claims = jwt.decode(
+                token,
+                key.public,
+                algorithms=[key.alg],
+                audience=self._audience,
+                issuer=self._issuer,
+                # Expiry is checked below against the injected clock, not time.time().
+                options={
+                    "require": _REQUIRED_CLAIMS,
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
+            )
+            expires_at = claims["exp"]
+            issued_at = claims["iat"]
+            if not isinstance(expires_at, int) or not isinstance(issued_at, int):
+                raise InvalidToken()
+            timestamp = now.timestamp()
+            if (
+                expires_at + MAX_CLOCK_LEEWAY <= timestamp
+                or issued_at - MAX_CLOCK_LEEWAY > timestamp
+            ):
+                raise InvalidToken()
+            return AccessClaims(
+                user_id=uuid.UUID(claims["sub"]),
+                session_id=uuid.UUID(claims["sid"]),
+                expires_at=expires_at,
+                token_id=str(claims["jti"]),
+            )
+        except InvalidToken:
+            raise
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError, AttributeError):
+            raise InvalidToken() from None

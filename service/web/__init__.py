@@ -1,0 +1,1 @@
+"""HTTP: the aiohttp application, its routes, handlers and middlewares."""

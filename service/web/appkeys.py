@@ -1,0 +1,16 @@
+"""Typed keys for what lives on the application (no module-level singletons)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.auth import Auth
+from service.config import Settings
+from service.keys import KeySet
+
+SETTINGS = web.AppKey("settings", Settings)
+KEYS = web.AppKey("keys", KeySet)
+HEAD_REVISION = web.AppKey("head_revision", str)
+ENGINE = web.AppKey("engine", AsyncEngine)
+AUTH = web.AppKey("auth", Auth)

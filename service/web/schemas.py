@@ -1,0 +1,123 @@
+"""Request bodies: parsing (400) and field validation (422) with pydantic."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, TypeVar
+
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic_core import PydanticCustomError
+
+from service.errors import InvalidRequest, ValidationFailed
+
+MAX_EMAIL_LENGTH = 254
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 256
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _email(value: str) -> str:
+    value = value.strip()
+    if len(value) > MAX_EMAIL_LENGTH or _CONTROL.search(value) or not _EMAIL.match(value):
+        raise PydanticCustomError("email", "must be an email address")
+    return value
+
+
+def _new_password(value: str) -> str:
+    if not MIN_PASSWORD_LENGTH <= len(value) <= MAX_PASSWORD_LENGTH:
+        raise PydanticCustomError(
+            "password_length",
+            f"must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters",
+        )
+    return value
+
+
+def _printable(value: str) -> str:
+    if _CONTROL.search(value):
+        raise PydanticCustomError("control_characters", "must not contain control characters")
+    return value
+
+
+Email = Annotated[str, AfterValidator(_email)]
+NewPassword = Annotated[str, AfterValidator(_new_password)]
+# Existing passwords are only ever hashed: any length up to a bound that keeps bcrypt input small.
+Password = Annotated[str, StringConstraints(max_length=4096)]
+DeviceField = Annotated[str, StringConstraints(max_length=200), AfterValidator(_printable)]
+TokenField = Annotated[str, StringConstraints(max_length=512)]
+
+
+class _Body(BaseModel):
+    # strict: a number is not a string; unknown fields are ignored for forward compatibility.
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class RegisterBody(_Body):
+    email: Email
+    password: NewPassword
+
+
+class LoginBody(_Body):
+    email: Email
+    password: Password
+    device_name: DeviceField | None = None
+    platform: DeviceField | None = None
+    transport: Literal["body", "cookie"] = "body"
+
+
+class RefreshBody(_Body):
+    refresh_token: TokenField | None = None
+
+
+class LogoutBody(_Body):
+    scope: Literal["local", "others", "global"] = "local"
+    refresh_token: TokenField | None = None
+
+
+class PasswordChangeBody(_Body):
+    current_password: Password
+    new_password: NewPassword
+
+
+class DeleteAccountBody(_Body):
+    password: Password
+
+
+Body = TypeVar("Body", bound=_Body)
+
+
+def parse_body(raw: bytes, model: type[Body], *, required: bool) -> Body:
+    """The validated body; InvalidRequest (400) unless it is a JSON object, ValidationFailed
+    (422) naming each bad field."""
+    if not raw.strip():
+        if required:
+            raise InvalidRequest("A JSON object body is required.")
+        data: object = {}
+    else:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(_field_messages(exc)) from None
+
+
+def _field_messages(exc: ValidationError) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for error in exc.errors(include_url=False, include_input=False):
+        name = str(error["loc"][0]) if error["loc"] else "body"
+        fields.setdefault(name, _message(error["type"], error["msg"]))
+    return fields
+
+
+def _message(kind: str, default: str) -> str:
+    if kind == "missing":
+        return "is required"
+    if kind in ("string_type", "literal_error", "string_too_long"):
+        return default[0].lower() + default[1:]
+    return default
