@@ -60,6 +60,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_session_expires_at", "session", ["expires_at"], unique=False)
     op.create_index(
+        "ix_session_revoked_at",
+        "session",
+        ["revoked_at"],
+        unique=False,
+        postgresql_where=sa.text("revoked_at IS NOT NULL"),
+    )
+    op.create_index(
         "ix_session_user_id_last_used_at", "session", ["user_id", "last_used_at"], unique=False
     )
     op.create_table(
@@ -93,6 +100,7 @@ def downgrade() -> None:
     op.drop_index("ix_refresh_token_session_id", table_name="refresh_token")
     op.drop_table("refresh_token")
     op.drop_index("ix_session_user_id_last_used_at", table_name="session")
+    op.drop_index("ix_session_revoked_at", table_name="session")
     op.drop_index("ix_session_expires_at", table_name="session")
     op.drop_table("session")
     op.drop_index("uq_user_email_lower", table_name="user")

@@ -66,8 +66,9 @@ session = Table(
     # Listing a user's sessions (most recently used first), the session cap, and the
     # ON DELETE CASCADE from user all look sessions up by user.
     Index("ix_session_user_id_last_used_at", "user_id", "last_used_at"),
-    # Pruning finds ended sessions by their absolute end.
+    # Pruning finds ended sessions by their absolute end, and revoked ones by revocation time.
     Index("ix_session_expires_at", "expires_at"),
+    Index("ix_session_revoked_at", "revoked_at", postgresql_where=text("revoked_at IS NOT NULL")),
 )
 
 refresh_token = Table(
