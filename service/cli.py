@@ -17,7 +17,7 @@ from service.config import JWT_ALGORITHMS, ConfigError, Settings, load_settings
 from service.db.engine import async_url
 from service.keys import generate_private_key_pem, load_key_set
 from service.migrate import current_revision, head_revision, upgrade
-from service.web.app import create_app, handler_args
+from service.web.app import create_app
 
 logger = logging.getLogger("rotor")
 
@@ -90,7 +90,6 @@ def serve(settings: Settings) -> None:
             app,
             host=settings.host,
             port=settings.port,
-            handler_args=handler_args(),
             shutdown_timeout=SHUTDOWN_TIMEOUT,
             access_log=None,
             print=lambda message: logger.info("%s", message.strip()),

@@ -28,7 +28,7 @@ from service.migrate import upgrade
 from service.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_SECRET = b"test-secret-that-is-at-least-32-bytes-long"
+from tests_support import TEST_SECRET
 
 
 class FakeClock:

@@ -20,7 +20,6 @@ from service.web.handlers import routes
 from service.web.middlewares import error_middleware
 
 MAX_BODY_BYTES = 64 * 1024
-# Request lines and single headers up to 16 KiB are served under the contract's rules.
 MAX_HEADER_BYTES = 16 * 1024
 
 
@@ -30,7 +29,12 @@ def create_app(
     keys: KeySet,
     clock: Clock = system_clock,
 ) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=MAX_BODY_BYTES,
+        # Request lines and single headers up to 16 KiB are served under the contract's rules.
+        handler_args={"max_line_size": MAX_HEADER_BYTES, "max_field_size": MAX_HEADER_BYTES},
+    )
     app[SETTINGS] = settings
     app[KEYS] = keys
     app[HEAD_REVISION] = head_revision() or ""
@@ -52,8 +56,3 @@ def create_app(
 
     app.cleanup_ctx.append(resources)
     return app
-
-
-def handler_args() -> dict[str, int]:
-    """Limits for aiohttp's HTTP parser, given to AppRunner / web.run_app."""
-    return {"max_line_size": MAX_HEADER_BYTES, "max_field_size": MAX_HEADER_BYTES}
