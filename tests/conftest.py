@@ -21,6 +21,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy.engine import make_url
+from tests_support import TEST_SECRET
 
 from service.config import Settings
 from service.keys import KeySet, hmac_key_set
@@ -28,7 +29,6 @@ from service.migrate import upgrade
 from service.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
-from tests_support import TEST_SECRET
 
 
 class FakeClock:

@@ -35,7 +35,7 @@ async def test_cookie_login_sets_the_cookie_not_the_body(client: Client) -> None
     )
     body = await response.json()
     assert "refresh_token" not in body and body["refresh_expires_in"] == 3600
-    morsel, raw = _cookie(response)
+    morsel, _ = _cookie(response)
     assert morsel["httponly"] and morsel["secure"]
     assert morsel["samesite"] == "Strict" and morsel["path"] == "/v1"
     assert morsel["max-age"] == "3600"

@@ -9,7 +9,6 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from helpers import Client, bearer, signed_in
 
 from service.keys import generate_private_key_pem, load_asymmetric_key_set

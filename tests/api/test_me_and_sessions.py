@@ -7,7 +7,6 @@ from typing import Any
 
 import jwt
 from helpers import Client, bearer, error_of, login, refresh, signed_in
-
 from tests_support import forge_access_token
 
 
