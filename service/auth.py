@@ -250,7 +250,6 @@ class Auth:
         presented = RefreshToken.parse(raw_token) if raw_token is not None else None
         if presented is None:
             raise InvalidGrant()
-        reused = False
         async with self._engine.begin() as conn:
             now = self._clock()
             row = await queries.lock_refresh_token(conn, presented.id)
@@ -260,18 +259,15 @@ class Auth:
                 row.revoked_at, row.session_expires_at, row.last_used_at, now
             ):
                 raise InvalidGrant()
-            if row.spent_at is not None:
-                retry = await self._grace_retry(conn, presented, row, now)
-                if retry is not None:
-                    return retry
-                # Theft: revoke the whole session, commit that, then refuse.
-                await queries.revoke_session(conn, row.session_id, now, "token_reused")
-                reused = True
-            elif row.expires_at <= now:
-                raise InvalidGrant()
-            else:
+            if row.spent_at is None:
+                if row.expires_at <= now:
+                    raise InvalidGrant()
                 return await self._rotate(conn, presented, row, client, now)
-        assert reused
+            retry = await self._grace_retry(conn, presented, row, now)
+            if retry is not None:
+                return retry
+            # Theft: revoke the whole session and commit that before refusing.
+            await queries.revoke_session(conn, row.session_id, now, "token_reused")
         raise TokenReused()
 
     async def _rotate(
