@@ -143,7 +143,7 @@ class Auth:
             await self._hasher.verify_nothing(password)
             verified = False
         else:
-            verified = await self._hasher.verify(password, user.password_hash)
+            verified = await self._hasher.verify(password, user.password_hash, f"user {user.id}")
         now = self._clock()
         if not verified or user is None:
             async with self._engine.begin() as conn:
@@ -152,10 +152,19 @@ class Auth:
             raise InvalidCredentials()
         if user.disabled_at is not None:
             raise AccountDisabled()
+        # An imported hash, or one of a lower cost, is replaced now that the password is known;
+        # bcrypt runs before the transaction so that no row lock waits on it.
+        upgraded = None
+        if self._hasher.needs_rehash(user.password_hash):
+            upgraded = await self._hasher.hash(password)
         async with self._engine.begin() as conn:
             # Locking the user serializes its logins, so the session cap holds under races.
-            if await queries.lock_user(conn, user.id) is None:
+            locked = await queries.lock_user(conn, user.id)
+            if locked is None:
                 raise InvalidCredentials()  # deleted between the check and now
+            # Not over a password changed meanwhile: the newer password wins.
+            if upgraded is not None and locked.password_hash == user.password_hash:
+                await queries.set_password_hash(conn, user.id, upgraded, now)
             await queries.clear_failures(conn, *throttle_keys[0])
             await self._enforce_session_cap(conn, user.id, now)
             return await self._start_session(conn, user, client, device_name, platform, now)
@@ -442,7 +451,7 @@ class Auth:
             user = await queries.find_user(conn, principal.user.id)
         if user is None:
             raise InvalidToken()
-        if not await self._hasher.verify(password, user.password_hash):
+        if not await self._hasher.verify(password, user.password_hash, f"user {user.id}"):
             raise WrongPassword()
 
     # --- admin -------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The command line: `rotor serve`, `migrate`, `keys generate` (the same as `python -m service`)."""
+"""The command line: `rotor serve`, `migrate`, `keys generate`, `import-users` (the same as
+`python -m service`)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from service import importer
 from service.config import JWT_ALGORITHMS, ConfigError, Settings, load_settings
-from service.db.engine import async_url
+from service.db.engine import async_url, create_engine
 from service.keys import generate_private_key_pem, load_key_set
 from service.migrate import current_revision, head_revision, upgrade
 from service.web.app import create_app
 
 logger = logging.getLogger("rotor")
 
+EXIT_REJECTED = 1
 EXIT_CONFIG = 2
 EXIT_DATABASE = 3
 SHUTDOWN_TIMEOUT = 10.0
@@ -108,6 +112,35 @@ def migrate(settings: Settings, sql_only: bool) -> None:
         logger.info("the database is at the newest schema (%s)", head_revision())
 
 
+def import_users(
+    settings: Settings, path: Path, file_format: importer.Format, dry_run: bool
+) -> int:
+    """Exit status 1 when any row was rejected; the valid rows are imported all the same."""
+    with database(settings) as (url, embedded):
+        if embedded:
+            upgrade(url)
+        elif schema_revision(url) != head_revision():
+            raise CommandError(
+                "the database schema is behind this code: run `rotor migrate` first", EXIT_DATABASE
+            )
+        try:
+            summary = importer.import_users(
+                lambda: create_engine(settings, url),
+                path,
+                file_format=file_format,
+                dry_run=dry_run,
+            )
+        except importer.ImportFileError as exc:
+            raise CommandError(f"{path}: {exc}; nothing was imported", EXIT_REJECTED) from None
+        except (OSError, TimeoutError, SQLAlchemyError) as exc:
+            raise CommandError(
+                f"the import stopped on a database error ({type(exc).__name__}); batches "
+                "already committed stay, and running it again skips them",
+                EXIT_DATABASE,
+            ) from None
+    return EXIT_REJECTED if summary.rejected else 0
+
+
 def generate_key(alg: str, output: Path | None) -> None:
     pem = generate_private_key_pem(alg)
     if output is None:
@@ -125,6 +158,14 @@ def parser() -> argparse.ArgumentParser:
     migrate_parser = commands.add_parser("migrate", help="bring the database to the newest schema")
     migrate_parser.add_argument(
         "--sql", action="store_true", help="print the SQL for review instead of applying it"
+    )
+    import_parser = commands.add_parser(
+        "import-users", help="import users with their password hashes from another system"
+    )
+    import_parser.add_argument("file", type=Path, help="JSON Lines or CSV (with a header row)")
+    import_parser.add_argument("--format", choices=["auto", "jsonl", "csv"], default="auto")
+    import_parser.add_argument(
+        "--dry-run", action="store_true", help="validate and count, write nothing"
     )
     keys_parser = commands.add_parser("keys", help="manage signing keys")
     keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
@@ -150,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve(settings)
         elif args.command == "migrate":
             migrate(settings, args.sql)
+        elif args.command == "import-users":
+            return import_users(settings, args.file, args.format, args.dry_run)
     except ConfigError as exc:
         print(f"rotor: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

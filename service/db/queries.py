@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -319,3 +319,43 @@ async def clear_failures(conn: AsyncConnection, kind: str, key: str) -> None:
     await conn.execute(
         delete(login_failure).where(login_failure.c.kind == kind, login_failure.c.key == key)
     )
+
+
+# --- bulk import (rotor import-users) --------------------------------------------------------
+
+
+async def insert_users_skipping_existing(
+    conn: AsyncConnection, rows: Sequence[dict[str, Any]]
+) -> int:
+    """Insert many users in one statement; those whose email is taken (case-insensitively) are
+    left out, never overwritten. Returns how many were inserted. Each row has the keys id,
+    email, password_hash, created_at and updated_at."""
+    statement = text(
+        'INSERT INTO "user" (id, email, password_hash, created_at, updated_at)'
+        " SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:emails AS text[]),"
+        " CAST(:hashes AS text[]), CAST(:created AS timestamptz[]),"
+        " CAST(:updated AS timestamptz[]))"
+        " ON CONFLICT DO NOTHING"
+    )
+    result = await conn.execute(statement, _columns(rows))
+    return result.rowcount
+
+
+async def count_existing_emails(conn: AsyncConnection, emails: Sequence[str]) -> int:
+    """How many of `emails` are already registered, compared as the unique index does."""
+    statement = text(
+        'SELECT count(*) FROM "user" WHERE lower(email) IN'
+        " (SELECT lower(e) FROM unnest(CAST(:emails AS text[])) AS e)"
+    )
+    return int((await conn.execute(statement, {"emails": list(emails)})).scalar_one())
+
+
+def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    # One array per column: a single statement per batch, whatever its size.
+    return {
+        "ids": [row["id"] for row in rows],
+        "emails": [row["email"] for row in rows],
+        "hashes": [row["password_hash"] for row in rows],
+        "created": [row["created_at"] for row in rows],
+        "updated": [row["updated_at"] for row in rows],
+    }
