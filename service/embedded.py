@@ -43,7 +43,10 @@ OS_USER = "embedded_postgres"
 PORT = 5432  # with no TCP listener it only names the socket file, so it collides with nothing
 TIMEOUT = 60  # seconds; a start after a crash first replays the WAL
 MAX_SOCKET_PATH = 107  # bytes: sockaddr_un.sun_path without its terminating NUL
-_PLAIN_PATH = re.compile(r"[\w./-]+")
+# Trust authentication: the socket sits in a 0700 folder. No locale: nothing depends on which
+# locales the machine has.
+_INITDB_FLAGS = ("-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-locale")
+_PLAIN_PATH = re.compile(r"[\w./-]+", re.ASCII)
 _DB_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _RESERVED = frozenset({"postgres", "template0", "template1"})
 _HAVE_PROC = Path("/proc/self/cwd").exists()
@@ -63,6 +66,13 @@ class _Server(NamedTuple):
 
 
 class EmbeddedPostgres:
+    """A PostgreSQL server running from `data_dir`, shared by all the processes that start it.
+
+    stop() stops the server only if this object started it, or adopted it: found it running with
+    no other user left, its starter having died. The calls block (a first start takes a second
+    or two): from async code, run them in a thread.
+    """
+
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.expanduser().absolute()
         self._user: pwd.struct_passwd | None = None  # the OS account of the server; None: us
@@ -99,7 +109,6 @@ class EmbeddedPostgres:
         with self._locked():
             self._user = _os_user()
             if self._user is not None:
-                _grant_traverse(self.data_dir, self._uid)
                 _grant_traverse(bin_dir, self._uid)
             if not (self._pgdata / "PG_VERSION").exists():
                 self._initdb(bin_dir)
@@ -193,17 +202,7 @@ class EmbeddedPostgres:
             os.chown(scratch, self._user.pw_uid, self._user.pw_gid)
         initdb_log = self.data_dir / "initdb.log"
         self._run(
-            [
-                str(bin_dir / "initdb"),
-                "-D",
-                str(scratch),
-                "-U",
-                SUPERUSER,
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--no-locale",
-                "--no-instructions",
-            ],
+            [str(bin_dir / "initdb"), "-D", str(scratch), *_INITDB_FLAGS],
             failure=f"initdb failed, see {initdb_log}",
             as_server=True,
             log=initdb_log,
@@ -214,20 +213,10 @@ class EmbeddedPostgres:
         # -h '': no TCP listener (a system PostgreSQL may own 5432); pg_ctl passes -o through
         # /bin/sh, hence a socket folder with no character that needs quoting.
         options = f"-h '' -p {PORT} -k {self._socket_dir()}"
+        pg_ctl = str(bin_dir / "pg_ctl")
+        where = ["-D", str(self._pgdata), "-l", str(self._log)]
         self._run(
-            [
-                str(bin_dir / "pg_ctl"),
-                "start",
-                "-D",
-                str(self._pgdata),
-                "-l",
-                str(self._log),
-                "-w",
-                "-t",
-                str(TIMEOUT),
-                "-o",
-                options,
-            ],
+            [pg_ctl, "start", *where, "-o", options, "-t", str(TIMEOUT)],  # waits for "ready"
             failure=f"could not start PostgreSQL, see {self._log}",
             as_server=True,
         )
@@ -310,6 +299,10 @@ class EmbeddedPostgres:
     ) -> str:
         """Run a PostgreSQL tool; return its output, or raise `failure` with its last line."""
         user = self._user if as_server else None
+        if user is not None:
+            # Granted again each time: a parent may have been tightened since (pytest resets
+            # /tmp/pytest-of-USER to 0700 each time it starts).
+            _grant_traverse(self.data_dir, user.pw_uid)
         # The caller's PG* variables (PGDATA, PGPORT, PGOPTIONS...) would steer the tools.
         clean = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | (env or {})
         # A file, not a pipe: the server started by pg_ctl could inherit a pipe and keep it open.
@@ -368,18 +361,9 @@ def _os_user() -> pwd.struct_passwd | None:
     if useradd is None:
         raise EmbeddedPostgresError(f"running as root and useradd is missing to create {OS_USER}")
     # A system account with no home and no shell; a concurrent process may create it first.
+    options = ["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"]
     created = subprocess.run(  # noqa: S603 - fixed arguments
-        [
-            useradd,
-            "--system",
-            "--user-group",
-            "--no-create-home",
-            "--home-dir",
-            "/nonexistent",
-            "--shell",
-            "/usr/sbin/nologin",
-            OS_USER,
-        ],
+        [useradd, *options, "--shell", "/usr/sbin/nologin", OS_USER],
         capture_output=True,
         text=True,
         check=False,

