@@ -14,9 +14,16 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import bcrypt
+
+T = TypeVar("T")
+# Told how long each bcrypt call took: ("hash" | "verify", seconds). Metrics use it.
+DurationCallback = Callable[[str, float], None]
 
 SCHEME = "bcrypt-hmac-sha256"
 _PREHASH_KEY = b"rotor-password-v1"
@@ -54,18 +61,36 @@ def rounds_of(stored: str) -> int | None:
 class PasswordHasher:
     """Async bcrypt on a dedicated thread pool (bcrypt releases the GIL while it works)."""
 
-    def __init__(self, rounds: int, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        rounds: int,
+        executor: ThreadPoolExecutor,
+        on_duration: DurationCallback | None = None,
+    ) -> None:
         self.rounds = rounds
         self._executor = executor
         self._dummy_hash: str | None = None
+        self._on_duration = on_duration
 
     async def hash(self, password: str) -> str:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, hash_password_sync, password, self.rounds)
+        return await self._timed("hash", lambda: hash_password_sync(password, self.rounds))
 
     async def verify(self, password: str, stored: str) -> bool:
+        return await self._timed("verify", lambda: verify_password_sync(password, stored))
+
+    async def _timed(self, operation: str, work: Callable[[], T]) -> T:
+        """Run `work` on the pool; the duration measured is bcrypt's, not the queue wait."""
+
+        def run() -> tuple[T, float]:
+            started = time.perf_counter()
+            result = work()
+            return result, time.perf_counter() - started
+
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, verify_password_sync, password, stored)
+        result, seconds = await loop.run_in_executor(self._executor, run)
+        if self._on_duration is not None:
+            self._on_duration(operation, seconds)
+        return result
 
     async def verify_nothing(self, password: str) -> None:
         """Spend the same bcrypt work as `verify` for an account that does not exist, so the
