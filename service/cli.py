@@ -18,7 +18,7 @@ from service.db.engine import async_url
 from service.keys import generate_private_key_pem, load_key_set
 from service.logs import configure_logging
 from service.migrate import current_revision, head_revision, upgrade
-from service.web.app import create_app, handler_args
+from service.web.app import create_app
 
 logger = logging.getLogger("rotor")
 
@@ -91,7 +91,6 @@ def serve(settings: Settings) -> None:
             app,
             host=settings.host,
             port=settings.port,
-            handler_args=handler_args(),
             shutdown_timeout=SHUTDOWN_TIMEOUT,
             access_log=None,
             print=lambda message: logger.info("%s", message.strip()),

@@ -47,7 +47,11 @@ def create_app(
         observers.append(metrics)
         middlewares.append(metrics_middleware(metrics))
     middlewares.append(error_middleware)
-    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
+    # handler_args here, not in run_app (aiohttp 3.14's run_app has no such parameter: passed there
+    # it made aiohttp drop every server option, access_log=None included, with a warning).
+    app = web.Application(
+        middlewares=middlewares, client_max_size=MAX_BODY_BYTES, handler_args=handler_args()
+    )
     app[SETTINGS] = settings
     app[KEYS] = keys
     app[HEAD_REVISION] = head_revision() or ""
@@ -79,5 +83,5 @@ def create_app(
 
 
 def handler_args() -> dict[str, int]:
-    """Limits for aiohttp's HTTP parser, given to AppRunner / web.run_app."""
+    """Limits for aiohttp's HTTP parser (the Application's handler_args)."""
     return {"max_line_size": MAX_HEADER_BYTES, "max_field_size": MAX_HEADER_BYTES}
