@@ -19,6 +19,7 @@ from service import importer
 from service.config import JWT_ALGORITHMS, ConfigError, Settings, load_settings
 from service.db.engine import async_url, create_engine
 from service.keys import generate_private_key_pem, load_key_set
+from service.logs import configure_logging
 from service.migrate import current_revision, head_revision, upgrade
 from service.web.app import create_app
 
@@ -179,9 +180,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # JSON lines, or readable lines when stderr is a terminal.
+    configure_logging()
     try:
         if args.command == "keys":
             generate_key(args.alg, args.out)

@@ -55,6 +55,8 @@ class Settings:
     db_pool_size: int = 10
     db_connect_timeout: float = 5.0
     db_statement_timeout: float = 10.0
+    metrics: bool = False
+    event_retention_days: int = 90
 
     @property
     def refresh_ttl(self) -> int:
@@ -189,6 +191,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     take("db_pool_size", "ROTOR_DB_POOL_SIZE", _integer(1, 1000))
     take("db_connect_timeout", "ROTOR_DB_CONNECT_TIMEOUT", _positive_float)
     take("db_statement_timeout", "ROTOR_DB_STATEMENT_TIMEOUT", _positive_float)
+    take("metrics", "AUTH_METRICS", _boolean)
+    take("event_retention_days", "AUTH_EVENT_RETENTION", _integer(1, 36_500))
 
     settings = Settings(**{**_as_dict(defaults), **values})  # type: ignore[arg-type]
     _check_consistency(settings)

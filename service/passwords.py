@@ -12,12 +12,18 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import bcrypt
 
 from service import hash_schemes
 from service.hash_schemes import ROTOR
+
+T = TypeVar("T")
+# Told how long each bcrypt call took: ("hash" | "verify", seconds). Metrics use it.
+DurationCallback = Callable[[str, float], None]
 
 SCHEME = ROTOR
 logger = logging.getLogger("rotor.passwords")
@@ -63,31 +69,34 @@ def is_current(stored: str, rounds: int) -> bool:
 class PasswordHasher:
     """Async bcrypt on a dedicated thread pool (bcrypt releases the GIL while it works)."""
 
-    def __init__(self, rounds: int, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        rounds: int,
+        executor: ThreadPoolExecutor,
+        on_duration: DurationCallback | None = None,
+    ) -> None:
         self.rounds = rounds
         self._executor = executor
         self._dummy_hash: str | None = None
+        self._on_duration = on_duration
         # How long verifying a current hash takes here (the latest measurement).
         self._current_seconds: float | None = None
 
     async def hash(self, password: str) -> str:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, hash_password_sync, password, self.rounds)
+        hashed, _ = await self._timed("hash", lambda: hash_password_sync(password, self.rounds))
+        return hashed
 
     def needs_rehash(self, stored: str) -> bool:
         return not is_current(stored, self.rounds)
 
     async def verify(self, password: str, stored: str, owner: str = "an account") -> bool:
-        loop = asyncio.get_running_loop()
-        started = time.monotonic()
-        verified = await loop.run_in_executor(
-            self._executor, verify_password_sync, password, stored, owner
+        verified, seconds = await self._timed(
+            "verify", lambda: verify_password_sync(password, stored, owner)
         )
-        elapsed = time.monotonic() - started
         if is_current(stored, self.rounds):
-            self._current_seconds = elapsed
+            self._current_seconds = seconds
         elif not verified:
-            await self._pad_failure(password, elapsed)
+            await self._pad_failure(password, seconds)
         return verified
 
     async def _pad_failure(self, password: str, elapsed: float) -> None:
@@ -98,6 +107,20 @@ class PasswordHasher:
             await self.verify_nothing(password)  # measures, and spends, a current verification
             return
         await asyncio.sleep(max(0.0, self._current_seconds - elapsed))
+
+    async def _timed(self, operation: str, work: Callable[[], T]) -> tuple[T, float]:
+        """Run `work` on the pool: its result and bcrypt's own duration (not the queue wait)."""
+
+        def run() -> tuple[T, float]:
+            started = time.perf_counter()
+            result = work()
+            return result, time.perf_counter() - started
+
+        loop = asyncio.get_running_loop()
+        result, seconds = await loop.run_in_executor(self._executor, run)
+        if self._on_duration is not None:
+            self._on_duration(operation, seconds)
+        return result, seconds
 
     async def verify_nothing(self, password: str) -> None:
         """Spend the same bcrypt work as `verify` for an account that does not exist, so the

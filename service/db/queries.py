@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.db.models import login_failure, refresh_token, session, user
+from service.db.models import auth_event, login_failure, refresh_token, session, user
 
 # A result row whose columns are read by name (row.email); SQLAlchemy types them as Any.
 Record = Row[*tuple[Any, ...]]
@@ -359,3 +359,80 @@ def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
         "created": [row["created_at"] for row in rows],
         "updated": [row["updated_at"] for row in rows],
     }
+
+
+# --- audit trail -----------------------------------------------------------------------------
+
+
+async def insert_auth_events(
+    conn: AsyncConnection,
+    *,
+    kind: str,
+    now: datetime,
+    user_id: uuid.UUID | None,
+    session_ids: Sequence[uuid.UUID | None] = (None,),
+    reason: str | None = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> None:
+    """One event per session id (one event with no session by default)."""
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "user_id": user_id,
+            "session_id": session_id,
+            "kind": kind,
+            "reason": reason,
+            "ip": ip,
+            "user_agent": user_agent,
+            "created_at": now,
+        }
+        for session_id in session_ids
+    ]
+    if rows:
+        await conn.execute(insert(auth_event), rows)
+
+
+async def list_auth_events(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    limit: int,
+    before: tuple[datetime, uuid.UUID] | None = None,
+) -> Sequence[Record]:
+    """The user's events, newest first, strictly after the `before` position (a page's last
+    (created_at, id)); a backward scan of ix_auth_event_user_id_created_at_id."""
+    conditions = [auth_event.c.user_id == user_id]
+    if before is not None:
+        conditions.append(tuple_(auth_event.c.created_at, auth_event.c.id) < tuple_(*before))
+    statement = (
+        select(auth_event)
+        .where(*conditions)
+        .order_by(auth_event.c.created_at.desc(), auth_event.c.id.desc())
+        .limit(limit)
+    )
+    return (await conn.execute(statement)).all()
+
+
+async def detach_auth_events(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+    """Account deletion keeps the user's events (until pruned) but no longer links them to it."""
+    await conn.execute(
+        update(auth_event).where(auth_event.c.user_id == user_id).values(user_id=None)
+    )
+
+
+async def prune_auth_events(conn: AsyncConnection, before: datetime, batch_size: int) -> int:
+    """Delete at most `batch_size` events created before `before`; the number deleted.
+
+    PostgreSQL has no DELETE ... LIMIT: the batch is chosen by a bounded subquery on
+    ix_auth_event_created_at. Call it in a loop, one short transaction per batch, until it returns
+    less than `batch_size`, so pruning never holds many row locks or a long transaction.
+    """
+    batch = (
+        select(auth_event.c.id)
+        .where(auth_event.c.created_at < before)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    result = await conn.execute(delete(auth_event).where(auth_event.c.id.in_(batch)))
+    return int(result.rowcount)
