@@ -12,8 +12,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, tuple_
+from sqlalchemy import ColumnElement, any_, delete, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db.models import login_failure, refresh_token, session
@@ -115,15 +116,19 @@ async def delete_stale_login_failures(
     record_failure() would restart such a row at 1 anyway, and the throttle check ignores it, so
     deleting it changes no answer.
     """
+    # By ctid: the claimed rows are locked, so their physical address cannot change before the
+    # DELETE, which then needs no join (a join on (kind, key) was planned as a full scan).
+    ctid: ColumnElement[Any] = literal_column("ctid")
     doomed = (
-        select(login_failure.c.kind, login_failure.c.key)
+        select(ctid)
+        .select_from(login_failure)
         .where(login_failure.c.window_start <= window_cutoff)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     statement = (
         delete(login_failure)
-        .where(tuple_(login_failure.c.kind, login_failure.c.key).in_(doomed))
+        .where(ctid == any_(func.array(doomed.scalar_subquery())))
         .returning(login_failure.c.kind)
     )
     return len((await conn.execute(statement)).all())
