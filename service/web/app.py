@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,9 +19,10 @@ from service.logs import LogObserver
 from service.migrate import head_revision
 from service.observer import AuthObserver, Observers
 from service.passwords import DurationCallback, PasswordHasher
+from service.pruning import Pruner, run_periodically
 from service.tokens import AccessTokens
 from service.web import events
-from service.web.appkeys import AUTH, ENGINE, HEAD_REVISION, KEYS, SETTINGS
+from service.web.appkeys import AUTH, ENGINE, HEAD_REVISION, KEYS, PRUNE_TASK, SETTINGS
 from service.web.handlers import routes
 from service.web.middlewares import error_middleware, request_log_middleware
 
@@ -77,7 +80,23 @@ def create_app(
             executor.shutdown(wait=True, cancel_futures=True)
             await engine.dispose()
 
+    async def periodic_pruning(app: web.Application) -> AsyncIterator[None]:
+        # Appended after `resources`, so it is cancelled before the engine is disposed.
+        if settings.prune_interval is None:
+            yield
+            return
+        pruner = Pruner(app[ENGINE], settings, clock)
+        task = asyncio.create_task(run_periodically(pruner, settings.prune_interval))
+        app[PRUNE_TASK] = task
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     app.cleanup_ctx.append(resources)
+    app.cleanup_ctx.append(periodic_pruning)
     return app
 
 
