@@ -55,6 +55,8 @@ class Settings:
     db_pool_size: int = 10
     db_connect_timeout: float = 5.0
     db_statement_timeout: float = 10.0
+    # False behind PgBouncer in transaction mode (see service/db/engine.py).
+    db_prepared_statement_cache: bool = True
     metrics: bool = False
     event_retention_days: int = 90
     # Seconds between in-server prune runs; None (unset or 0) leaves pruning to `rotor prune`.
@@ -193,6 +195,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     take("db_pool_size", "ROTOR_DB_POOL_SIZE", _integer(1, 1000))
     take("db_connect_timeout", "ROTOR_DB_CONNECT_TIMEOUT", _positive_float)
     take("db_statement_timeout", "ROTOR_DB_STATEMENT_TIMEOUT", _positive_float)
+    take("db_prepared_statement_cache", "ROTOR_DB_PREPARED_STATEMENT_CACHE", _boolean)
     take("metrics", "AUTH_METRICS", _boolean)
     take("event_retention_days", "AUTH_EVENT_RETENTION", _integer(1, 36_500))
     take("prune_interval", "AUTH_PRUNE_INTERVAL", _prune_interval)

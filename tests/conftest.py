@@ -152,11 +152,13 @@ def make_client(
     keys: KeySet,
     clock: FakeClock,
 ) -> MakeClient:
-    """A test client of the real app; keyword arguments override settings."""
+    """A test client of the real app; keyword arguments override settings (and `keys`,
+    `database_url`)."""
 
     async def make(**overrides: Any) -> TestClient[Any, web.Application]:
         app_keys = overrides.pop("keys", keys)
-        app = create_app(replace(settings, **overrides), database_url, app_keys, clock)
+        url = overrides.pop("database_url", database_url)
+        app = create_app(replace(settings, **overrides), url, app_keys, clock)
         client: TestClient[Any, web.Application] = await aiohttp_client(app)
         return client
 

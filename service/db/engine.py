@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -14,24 +17,39 @@ def async_url(database_url: str) -> str:
     return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+def _unique_statement_name() -> str:
+    return f"__rotor_{uuid.uuid4().hex}__"
+
+
 def create_engine(settings: Settings, database_url: str) -> AsyncEngine:
     statement_timeout_ms = int(settings.db_statement_timeout * 1000)
+    url = make_url(async_url(database_url))
+    connect_args: dict[str, Any] = {
+        "timeout": settings.db_connect_timeout,
+        "command_timeout": settings.db_statement_timeout,
+        "server_settings": {
+            "application_name": "rotor",
+            "statement_timeout": str(statement_timeout_ms),
+            # A transaction left open by a stuck client must not hold row locks for long.
+            "idle_in_transaction_session_timeout": str(statement_timeout_ms * 3),
+        },
+    }
+    if not settings.db_prepared_statement_cache:
+        # PgBouncer in transaction mode gives each transaction any server connection: a named
+        # statement cached for one would be missing, or clash, on another. So no caches, and a
+        # unique name per statement (prepared and run inside one transaction, so one backend).
+        connect_args["statement_cache_size"] = 0
+        connect_args["prepared_statement_name_func"] = _unique_statement_name
+        url = url.update_query_dict({"prepared_statement_cache_size": "0"})
+        # PgBouncer refuses unknown startup parameters: set these timeouts on the database role.
+        connect_args["server_settings"] = {"application_name": "rotor"}
     return create_async_engine(
-        async_url(database_url),
+        url,
         pool_size=settings.db_pool_size,
         max_overflow=0,
         # Errors and logs must never carry bound values: they include verifiers and hashes.
         hide_parameters=True,
         # A request waits this long for a free connection before answering 503.
         pool_timeout=settings.db_connect_timeout + settings.db_statement_timeout,
-        connect_args={
-            "timeout": settings.db_connect_timeout,
-            "command_timeout": settings.db_statement_timeout,
-            "server_settings": {
-                "application_name": "rotor",
-                "statement_timeout": str(statement_timeout_ms),
-                # A transaction left open by a stuck client must not hold row locks for long.
-                "idle_in_transaction_session_timeout": str(statement_timeout_ms * 3),
-            },
-        },
+        connect_args=connect_args,
     )
