@@ -111,6 +111,15 @@ def _environment(
     }
 
 
+async def answer(
+    http: aiohttp.ClientSession, method: str, path: str, **kwargs: Any
+) -> tuple[int, dict[str, str], Any]:
+    """Status, headers and JSON body (None for 204) of one request."""
+    async with http.request(method, path, **kwargs) as response:
+        body = await response.json() if response.status != 204 else None
+        return response.status, dict(response.headers), body
+
+
 async def _healthy(url: str) -> bool:
     timeout = aiohttp.ClientTimeout(total=2)
     try:
