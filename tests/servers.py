@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 from tests_support import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
 _START_ATTEMPTS = 3
+_WAIT_ATTEMPTS = 200
 
 
 def free_port() -> int:
@@ -69,9 +71,10 @@ class ServerProcess:
         if self.process.poll() is None:
             self.process.send_signal(signum)
 
-    async def exit_code(self) -> int:
-        """Wait for the process to end, off the event loop (the test's loop keeps serving)."""
-        return await asyncio.to_thread(self.process.wait, STOP_TIMEOUT)
+    async def exit_code(self, within: float = STOP_TIMEOUT) -> int:
+        """Wait for the process to end, off the event loop (the test's loop keeps serving);
+        subprocess.TimeoutExpired if it is still running after `within` seconds."""
+        return await asyncio.to_thread(self.process.wait, within)
 
     def stop(self) -> None:
         """SIGTERM, and SIGKILL if that does not end it in time. Idempotent."""
@@ -118,6 +121,20 @@ async def answer(
     async with http.request(method, path, **kwargs) as response:
         body = await response.json() if response.status != 204 else None
         return response.status, dict(response.headers), body
+
+
+async def backend_waiting_on_a_lock(db: asyncpg.Connection) -> int:
+    """The pid of a server backend that waits for a lock (one the test holds): proof that a
+    request is in flight, without guessing how long it takes to get there."""
+    for _ in range(_WAIT_ATTEMPTS):
+        pid = await db.fetchval(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'rotor'"
+            " AND wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        if pid is not None:
+            return int(pid)
+        await asyncio.sleep(0.05)
+    raise AssertionError("no server backend came to wait for the lock")
 
 
 async def _healthy(url: str) -> bool:

@@ -10,24 +10,9 @@ import asyncio
 import asyncpg
 import pytest
 from helpers import signed_in
-from servers import StartServer, answer
+from servers import StartServer, answer, backend_waiting_on_a_lock
 
 pytestmark = pytest.mark.slow
-
-WAIT_ATTEMPTS = 200
-
-
-async def _backend_waiting_on_a_lock(db: asyncpg.Connection) -> int:
-    """The pid of the server's backend that waits for a row lock held by the test."""
-    for _ in range(WAIT_ATTEMPTS):
-        pid = await db.fetchval(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'rotor'"
-            " AND wait_event_type = 'Lock' AND datname = current_database()"
-        )
-        if pid is not None:
-            return int(pid)
-        await asyncio.sleep(0.05)
-    raise AssertionError("the refresh never waited for the lock")
 
 
 @pytest.mark.parametrize("ending", ["pg_cancel_backend", "pg_terminate_backend"])
@@ -47,7 +32,7 @@ async def test_query_ended_by_the_server_is_503(
                 pending = asyncio.create_task(
                     answer(http, "POST", "/v1/refresh", json=refresh_body)
                 )
-                pid = await _backend_waiting_on_a_lock(db)
+                pid = await backend_waiting_on_a_lock(db)
                 assert await db.fetchval(f"SELECT {ending}($1)", pid)
                 status, _, body = await pending
         finally:
