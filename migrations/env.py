@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -15,6 +16,13 @@ from service.db.models import metadata
 
 config = context.config
 target_metadata = metadata
+logger = logging.getLogger("alembic.env")
+
+# Key of the session-level advisory lock that serializes `rotor migrate` runs on one database
+# ("rotor" in ASCII). Session-level, not transaction-level: a migration that commits midway
+# (CREATE INDEX CONCURRENTLY in an autocommit block) must not let a second job in.
+MIGRATION_LOCK_KEY = 0x726F746F72
+CONNECT_TIMEOUT = 10
 
 
 def _database_url() -> str:
@@ -41,11 +49,27 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+def _run_locked(connection: Connection) -> None:
+    """Migrate while holding the lock: parallel deploy jobs run one after the other, and each
+    one after the first finds the schema at head (Alembic reads the version after the lock)."""
+    lock = {"key": MIGRATION_LOCK_KEY}
+    if not connection.execute(text("SELECT pg_try_advisory_lock(:key)"), lock).scalar():
+        logger.info("another migration is running on this database; waiting for it to finish")
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), lock)
+    connection.commit()  # the lock outlives this transaction; Alembic starts its own
+    _run(connection)
+    # On failure the connection is closed instead (NullPool), which releases the lock too.
+    connection.execute(text("SELECT pg_advisory_unlock(:key)"), lock)
+    connection.commit()
+
+
 async def run_async_migrations() -> None:
-    engine = create_async_engine(_database_url(), poolclass=pool.NullPool)
+    engine = create_async_engine(
+        _database_url(), poolclass=pool.NullPool, connect_args={"timeout": CONNECT_TIMEOUT}
+    )
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(_run)
+            await connection.run_sync(_run_locked)
     finally:
         await engine.dispose()
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -28,12 +29,27 @@ from service.errors import (
     TokenReused,
     WrongPassword,
 )
+from service.observer import AuthObserver, RefreshOutcome
 from service.passwords import PasswordHasher
 from service.tokens import AccessClaims, AccessTokens, RefreshToken
 
 Clock = Callable[[], datetime]
 LogoutScope = Literal["local", "others", "global"]
 IP_LIMIT_FACTOR = 10
+
+
+class EventKind(StrEnum):
+    """Kinds of audit events (the auth_event table; docs/ops.md says what each records)."""
+
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    REFRESH_REUSE_DETECTED = "refresh_reuse_detected"
+    SESSION_REVOKED = "session_revoked"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 (an event name, not a password)
+    ACCOUNT_DELETED = "account_deleted"
+    ADMIN_SESSIONS_REVOKED = "admin_sessions_revoked"
+    ADMIN_DISABLED = "admin_disabled"
+    ADMIN_ENABLED = "admin_enabled"
 
 
 def system_clock() -> datetime:
@@ -74,6 +90,27 @@ class Principal:
 
 
 @dataclass(frozen=True, slots=True)
+class EventView:
+    id: uuid.UUID
+    kind: str
+    reason: str | None
+    session_id: uuid.UUID | None
+    ip: str | None
+    user_agent: str | None
+    created_at: datetime
+
+
+EventPosition = tuple[datetime, uuid.UUID]
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    events: list[EventView]
+    # Where the next page starts (the last event's (created_at, id)); None on the last page.
+    next: EventPosition | None
+
+
+@dataclass(frozen=True, slots=True)
 class SessionView:
     id: uuid.UUID
     device_name: str | None
@@ -107,12 +144,14 @@ class Auth:
         access_tokens: AccessTokens,
         hasher: PasswordHasher,
         clock: Clock = system_clock,
+        observer: AuthObserver | None = None,
     ) -> None:
         self._engine = engine
         self._settings = settings
         self._access_tokens = access_tokens
         self._hasher = hasher
         self._clock = clock
+        self._observer = observer or AuthObserver()
         self._idle = timedelta(seconds=settings.session_idle_ttl)
 
     # --- accounts ----------------------------------------------------------------------------
@@ -136,29 +175,113 @@ class Auth:
     ) -> IssuedTokens:
         throttle_keys = self._throttle_keys(email, client)
         async with self._engine.connect() as conn:
-            await self._check_throttle(conn, throttle_keys)
+            try:
+                await self._check_throttle(conn, throttle_keys)
+            except RateLimited:
+                # Not audited: a throttled attempt writes nothing, so floods cost no writes.
+                self._observer.login("throttled", None)
+                raise
             user = await queries.find_user_by_email(conn, email)
         # The connection is back in the pool before bcrypt runs.
         if user is None:
             await self._hasher.verify_nothing(password)
             verified = False
         else:
-            verified = await self._hasher.verify(password, user.password_hash)
+            verified = await self._hasher.verify(password, user.password_hash, f"user {user.id}")
         now = self._clock()
+        user_id = None if user is None else user.id
         if not verified or user is None:
+            # Known and unknown emails do the same writes, so timing tells nothing either.
             async with self._engine.begin() as conn:
                 for kind, key in throttle_keys:
                     await queries.record_failure(conn, kind, key, now, self._settings.login_window)
+                await self._audit(
+                    conn,
+                    EventKind.LOGIN_FAILED,
+                    now,
+                    user_id,
+                    reason="invalid_credentials",
+                    client=client,
+                )
+            self._observer.login("failure", user_id)
             raise InvalidCredentials()
         if user.disabled_at is not None:
+            async with self._engine.begin() as conn:
+                await self._audit(
+                    conn,
+                    EventKind.LOGIN_FAILED,
+                    now,
+                    user.id,
+                    reason="account_disabled",
+                    client=client,
+                )
+            self._observer.login("disabled", user.id)
             raise AccountDisabled()
+        # An imported hash, or one of a lower cost, is replaced now that the password is known;
+        # bcrypt runs before the transaction so that no row lock waits on it.
+        upgraded = None
+        if self._hasher.needs_rehash(user.password_hash):
+            upgraded = await self._hasher.hash(password)
         async with self._engine.begin() as conn:
             # Locking the user serializes its logins, so the session cap holds under races.
-            if await queries.lock_user(conn, user.id) is None:
+            locked = await queries.lock_user(conn, user.id)
+            if locked is None:
+                self._observer.login("failure", None)
                 raise InvalidCredentials()  # deleted between the check and now
+            # Not over a password changed meanwhile: the newer password wins.
+            if upgraded is not None and locked.password_hash == user.password_hash:
+                await queries.set_password_hash(conn, user.id, upgraded, now)
             await queries.clear_failures(conn, *throttle_keys[0])
-            await self._enforce_session_cap(conn, user.id, now)
-            return await self._start_session(conn, user, client, device_name, platform, now)
+            await self._enforce_session_cap(conn, user.id, now, client)
+            tokens = await self._start_session(conn, user, client, device_name, platform, now)
+            await self._audit(
+                conn, EventKind.LOGIN, now, user.id, [tokens.session_id], client=client
+            )
+        self._observer.login("success", user.id)
+        self._observer.identified(user.id, tokens.session_id)
+        return tokens
+
+    async def _audit(
+        self,
+        conn: AsyncConnection,
+        kind: EventKind,
+        now: datetime,
+        user_id: uuid.UUID | None,
+        session_ids: Sequence[uuid.UUID | None] = (None,),
+        *,
+        reason: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> None:
+        """Record audit events in the caller's transaction: they commit with the change."""
+        client = client or ClientInfo()
+        await queries.insert_auth_events(
+            conn,
+            kind=kind,
+            now=now,
+            user_id=user_id,
+            session_ids=session_ids,
+            reason=reason,
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
+
+    async def _revoke(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        now: datetime,
+        reason: str,
+        client: ClientInfo | None,
+        *,
+        only: Sequence[uuid.UUID] | None = None,
+        keep: uuid.UUID | None = None,
+    ) -> list[uuid.UUID]:
+        """Revoke sessions and record one session_revoked event for each."""
+        revoked = await queries.revoke_sessions(conn, user_id, now, reason, only=only, keep=keep)
+        await self._audit(
+            conn, EventKind.SESSION_REVOKED, now, user_id, revoked, reason=reason, client=client
+        )
+        return revoked
 
     def _throttle_keys(self, email: str, client: ClientInfo) -> list[tuple[str, str]]:
         keys = [("account", email.lower())]
@@ -180,14 +303,14 @@ class Auth:
             raise RateLimited(retry_after)
 
     async def _enforce_session_cap(
-        self, conn: AsyncConnection, user_id: uuid.UUID, now: datetime
+        self, conn: AsyncConnection, user_id: uuid.UUID, now: datetime, client: ClientInfo
     ) -> None:
         live = await queries.live_session_ids_oldest_first(
             conn, user_id, now, self._settings.session_idle_ttl
         )
         excess = len(live) - (self._settings.max_sessions - 1)
         if excess > 0:
-            await queries.revoke_sessions(conn, user_id, now, "session_limit", only=live[:excess])
+            await self._revoke(conn, user_id, now, "session_limit", client, only=live[:excess])
 
     async def _start_session(
         self,
@@ -247,10 +370,26 @@ class Auth:
     # --- refresh -----------------------------------------------------------------------------
 
     async def refresh(self, raw_token: str | None, client: ClientInfo) -> IssuedTokens:
+        try:
+            tokens, outcome = await self._refresh(raw_token, client)
+        except InvalidGrant:
+            self._observer.refresh("invalid", None, None)
+            raise
+        except TokenReused as exc:
+            self._observer.refresh("reuse_detected", exc.user_id, exc.session_id)
+            if exc.user_id is not None:
+                self._observer.identified(exc.user_id, exc.session_id)
+            raise
+        self._observer.refresh(outcome, tokens.user.id, tokens.session_id)
+        self._observer.identified(tokens.user.id, tokens.session_id)
+        return tokens
+
+    async def _refresh(
+        self, raw_token: str | None, client: ClientInfo
+    ) -> tuple[IssuedTokens, RefreshOutcome]:
         presented = RefreshToken.parse(raw_token) if raw_token is not None else None
         if presented is None:
             raise InvalidGrant()
-        reused = False
         async with self._engine.begin() as conn:
             now = self._clock()
             row = await queries.lock_refresh_token(conn, presented.id)
@@ -260,19 +399,29 @@ class Auth:
                 row.revoked_at, row.session_expires_at, row.last_used_at, now
             ):
                 raise InvalidGrant()
-            if row.spent_at is not None:
-                retry = await self._grace_retry(conn, presented, row, now)
-                if retry is not None:
-                    return retry
-                # Theft: revoke the whole session, commit that, then refuse.
-                await queries.revoke_session(conn, row.session_id, now, "token_reused")
-                reused = True
-            elif row.expires_at <= now:
-                raise InvalidGrant()
-            else:
-                return await self._rotate(conn, presented, row, client, now)
-        assert reused
-        raise TokenReused()
+            if row.spent_at is None:
+                if row.expires_at <= now:
+                    raise InvalidGrant()
+                return await self._rotate(conn, presented, row, client, now), "rotated"
+            retry = await self._grace_retry(conn, presented, row, now)
+            if retry is not None:
+                return retry, "grace_retry"
+            # Theft: revoke the whole session, commit that (and its audit), then refuse.
+            await queries.revoke_session(conn, row.session_id, now, "token_reused")
+            sessions = [row.session_id]
+            await self._audit(
+                conn, EventKind.REFRESH_REUSE_DETECTED, now, row.user_id, sessions, client=client
+            )
+            await self._audit(
+                conn,
+                EventKind.SESSION_REVOKED,
+                now,
+                row.user_id,
+                sessions,
+                reason="token_reused",
+                client=client,
+            )
+        raise TokenReused(row.user_id, row.session_id)
 
     async def _rotate(
         self,
@@ -350,14 +499,20 @@ class Auth:
         ):
             raise InvalidToken()
         user = UserView(id=row.user_id, email=row.email, created_at=row.user_created_at)
+        self._observer.identified(user.id, row.id)
         return Principal(user=user, session_id=row.id)
 
     # --- logout ------------------------------------------------------------------------------
 
-    async def logout_with_access_token(self, claims: AccessClaims, scope: LogoutScope) -> None:
-        await self._logout(claims.user_id, claims.session_id, scope)
+    async def logout_with_access_token(
+        self, claims: AccessClaims, scope: LogoutScope, client: ClientInfo | None = None
+    ) -> None:
+        self._observer.identified(claims.user_id, claims.session_id)
+        await self._logout(claims.user_id, claims.session_id, scope, client)
 
-    async def logout_with_refresh_token(self, raw_token: str | None, scope: LogoutScope) -> None:
+    async def logout_with_refresh_token(
+        self, raw_token: str | None, scope: LogoutScope, client: ClientInfo | None = None
+    ) -> None:
         """Any token ever issued in a session names it, spent or not."""
         presented = RefreshToken.parse(raw_token) if raw_token is not None else None
         if presented is None:
@@ -366,13 +521,30 @@ class Auth:
             row = await queries.find_refresh_token_session(conn, presented.id)
         if row is None or not presented.matches(row.verifier):
             raise InvalidToken()
-        await self._logout(row.user_id, row.session_id, scope)
+        self._observer.identified(row.user_id, row.session_id)
+        await self._logout(row.user_id, row.session_id, scope, client)
 
-    async def _logout(self, user_id: uuid.UUID, session_id: uuid.UUID, scope: LogoutScope) -> None:
+    async def _logout(
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        scope: LogoutScope,
+        client: ClientInfo | None,
+    ) -> None:
         async with self._engine.begin() as conn:
             now = self._clock()
             if scope == "local":
-                await queries.revoke_session(conn, session_id, now, "logout")
+                if await queries.revoke_session(conn, session_id, now, "logout"):
+                    sessions = [session_id]
+                    await self._audit(
+                        conn,
+                        EventKind.SESSION_REVOKED,
+                        now,
+                        user_id,
+                        sessions,
+                        reason="logout",
+                        client=client,
+                    )
                 return
             # Ending other sessions takes a live session: an ended session's leftover token
             # must not be able to log its user out everywhere.
@@ -382,7 +554,7 @@ class Auth:
             ):
                 return
             keep = session_id if scope == "others" else None
-            await queries.revoke_sessions(conn, user_id, now, f"logout_{scope}", keep=keep)
+            await self._revoke(conn, user_id, now, f"logout_{scope}", client, keep=keep)
 
     # --- sessions ----------------------------------------------------------------------------
 
@@ -409,7 +581,9 @@ class Auth:
             for row in rows
         ]
 
-    async def end_session(self, principal: Principal, session_id: str) -> None:
+    async def end_session(
+        self, principal: Principal, session_id: str, client: ClientInfo | None = None
+    ) -> None:
         """End one of the caller's live sessions; anything else is NotFound (no oracle)."""
         try:
             target = uuid.UUID(session_id)
@@ -422,31 +596,46 @@ class Auth:
             )
             if target not in live:
                 raise NotFound()
-            await queries.revoke_sessions(conn, principal.user.id, now, "user", only=[target])
+            await self._revoke(conn, principal.user.id, now, "user", client, only=[target])
 
     # --- password and account ----------------------------------------------------------------
 
-    async def change_password(self, principal: Principal, current: str, new: str) -> None:
+    async def change_password(
+        self, principal: Principal, current: str, new: str, client: ClientInfo | None = None
+    ) -> None:
         await self._reauthenticate(principal, current)
         new_hash = await self._hasher.hash(new)
+        user_id, session_id = principal.user.id, principal.session_id
         async with self._engine.begin() as conn:
             now = self._clock()
-            await queries.set_password_hash(conn, principal.user.id, new_hash, now)
-            await queries.revoke_sessions(
-                conn, principal.user.id, now, "password_changed", keep=principal.session_id
+            if await queries.lock_user(conn, user_id) is None:
+                raise InvalidToken()  # deleted meanwhile
+            await queries.set_password_hash(conn, user_id, new_hash, now)
+            await self._audit(
+                conn, EventKind.PASSWORD_CHANGED, now, user_id, [session_id], client=client
             )
+            await self._revoke(conn, user_id, now, "password_changed", client, keep=session_id)
 
-    async def delete_account(self, principal: Principal, password: str) -> None:
+    async def delete_account(
+        self, principal: Principal, password: str, client: ClientInfo | None = None
+    ) -> None:
         await self._reauthenticate(principal, password)
         async with self._engine.begin() as conn:
+            now = self._clock()
+            if await queries.lock_user(conn, principal.user.id) is None:
+                return  # a concurrent deletion won
             await queries.delete_user(conn, principal.user.id)
+            # The events stay until pruned (abuse investigations), no longer tied to the account.
+            await queries.detach_auth_events(conn, principal.user.id)
+            sessions = [principal.session_id]
+            await self._audit(conn, EventKind.ACCOUNT_DELETED, now, None, sessions, client=client)
 
     async def _reauthenticate(self, principal: Principal, password: str) -> None:
         async with self._engine.connect() as conn:
             user = await queries.find_user(conn, principal.user.id)
         if user is None:
             raise InvalidToken()
-        if not await self._hasher.verify(password, user.password_hash):
+        if not await self._hasher.verify(password, user.password_hash, f"user {user.id}"):
             raise WrongPassword()
 
     # --- admin -------------------------------------------------------------------------------
@@ -455,25 +644,70 @@ class Auth:
         target = await self._existing_user(user_id)
         return await self.list_sessions(target)
 
-    async def admin_revoke_sessions(self, user_id: str) -> None:
-        target = await self._existing_user(user_id)
-        async with self._engine.begin() as conn:
-            await queries.revoke_sessions(conn, target, self._clock(), "admin")
-
-    async def admin_set_disabled(self, user_id: str, disabled: bool) -> None:
-        target = await self._existing_user(user_id)
+    async def admin_revoke_sessions(self, user_id: str, client: ClientInfo | None = None) -> None:
+        target = _user_id(user_id)
         async with self._engine.begin() as conn:
             now = self._clock()
+            if await queries.lock_user(conn, target) is None:
+                raise NotFound()
+            await self._audit(conn, EventKind.ADMIN_SESSIONS_REVOKED, now, target, client=client)
+            await self._revoke(conn, target, now, "admin", client)
+        self._observer.admin_action("revoke_sessions", target)
+
+    async def admin_set_disabled(
+        self, user_id: str, disabled: bool, client: ClientInfo | None = None
+    ) -> None:
+        target = _user_id(user_id)
+        async with self._engine.begin() as conn:
+            now = self._clock()
+            if await queries.lock_user(conn, target) is None:
+                raise NotFound()
             await queries.set_disabled(conn, target, now if disabled else None, now)
+            kind = EventKind.ADMIN_DISABLED if disabled else EventKind.ADMIN_ENABLED
+            await self._audit(conn, kind, now, target, client=client)
             if disabled:
-                await queries.revoke_sessions(conn, target, now, "account_disabled")
+                await self._revoke(conn, target, now, "account_disabled", client)
+        self._observer.admin_action("disable" if disabled else "enable", target)
 
     async def _existing_user(self, user_id: str) -> uuid.UUID:
-        try:
-            target = uuid.UUID(user_id)
-        except ValueError:
-            raise NotFound() from None
+        target = _user_id(user_id)
         async with self._engine.connect() as conn:
             if await queries.find_user(conn, target) is None:
                 raise NotFound()
         return target
+
+    # --- audit trail -------------------------------------------------------------------------
+
+    async def list_events(
+        self, user_id: uuid.UUID, limit: int, after: EventPosition | None = None
+    ) -> EventPage:
+        """The user's audit events, newest first, starting after `after` (a page's `next`)."""
+        async with self._engine.connect() as conn:
+            rows = await queries.list_auth_events(conn, user_id, limit + 1, after)
+        events = [
+            EventView(
+                id=row.id,
+                kind=row.kind,
+                reason=row.reason,
+                session_id=row.session_id,
+                ip=None if row.ip is None else str(row.ip),
+                user_agent=row.user_agent,
+                created_at=row.created_at,
+            )
+            for row in rows[:limit]
+        ]
+        more = len(rows) > limit
+        return EventPage(events, (events[-1].created_at, events[-1].id) if more else None)
+
+    async def admin_list_events(
+        self, user_id: str, limit: int, after: EventPosition | None = None
+    ) -> EventPage:
+        return await self.list_events(await self._existing_user(user_id), limit, after)
+
+
+def _user_id(raw: str) -> uuid.UUID:
+    """A user id from a URL; NotFound for anything that is not a UUID (no oracle, no 500)."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound() from None

@@ -1,4 +1,5 @@
-"""The command line: `rotor serve`, `migrate`, `keys generate` (the same as `python -m service`)."""
+"""The command line: `rotor serve`, `migrate`, `prune`, `keys generate`, `import-users` (the
+same as `python -m service`)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from service import importer
 from service.config import JWT_ALGORITHMS, ConfigError, Settings, load_settings
-from service.db.engine import async_url
+from service.db.engine import async_url, create_engine
 from service.keys import generate_private_key_pem, load_key_set
+from service.logs import configure_logging
 from service.migrate import current_revision, head_revision, upgrade
+from service.pruning import PruneCounts, Pruner
 from service.web.app import create_app
 
 logger = logging.getLogger("rotor")
 
+EXIT_REJECTED = 1
 EXIT_CONFIG = 2
 EXIT_DATABASE = 3
 # On SIGTERM, in-flight requests get this long to finish before they are cancelled (their
@@ -35,6 +42,41 @@ class CommandError(Exception):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+# SQLSTATEs (or their classes) that mean "could not get a working connection".
+_CONNECT_SQLSTATES = ("08", "28", "3D000", "53300", "57P03")
+
+
+def _connection_problem(exc: BaseException) -> str | None:
+    """Why the database could not be reached, or None when `exc` is about something else."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    if isinstance(exc, DBAPIError):
+        state = getattr(exc.orig, "sqlstate", None) or ""
+        if state.startswith(_CONNECT_SQLSTATES):
+            # The server's own words ('database "x" does not exist'); it never echoes a password.
+            return str(exc.orig) or state
+    return None
+
+
+@contextmanager
+def reaching_database(url: str) -> Iterator[None]:
+    """Turn a failure to connect to `url` into one line (host, port, database and the reason)."""
+    try:
+        yield
+    except (OSError, TimeoutError, DBAPIError) as exc:
+        reason = _connection_problem(exc)
+        if reason is None:
+            raise
+        parts = make_url(url)
+        where = f"{parts.host or 'localhost'}:{parts.port or 5432}/{parts.database or ''}"
+        reason = " ".join(reason.split())
+        raise CommandError(
+            f"cannot connect to the database at DATABASE_URL ({where}): {reason}", EXIT_DATABASE
+        ) from None
 
 
 @contextmanager
@@ -67,12 +109,18 @@ async def _schema_revision(database_url: str) -> str | None:
 
 
 def schema_revision(database_url: str) -> str | None:
-    try:
+    with reaching_database(database_url):
         return asyncio.run(_schema_revision(database_url))
-    except (OSError, TimeoutError, Exception) as exc:
+
+
+def require_current_schema(url: str) -> None:
+    current, head = schema_revision(url), head_revision()
+    if current != head:
         raise CommandError(
-            f"cannot reach the database at DATABASE_URL: {type(exc).__name__}", EXIT_DATABASE
-        ) from None
+            f"the database schema is at {current or 'no revision'}, this code needs "
+            f"{head}: run `rotor migrate` first",
+            EXIT_DATABASE,
+        )
 
 
 def serve(settings: Settings) -> None:
@@ -81,13 +129,7 @@ def serve(settings: Settings) -> None:
         if embedded:
             upgrade(url)
         else:
-            current, head = schema_revision(url), head_revision()
-            if current != head:
-                raise CommandError(
-                    f"the database schema is at {current or 'no revision'}, this code needs "
-                    f"{head}: run `rotor migrate` first",
-                    EXIT_DATABASE,
-                )
+            require_current_schema(url)
         app = create_app(settings, url, keys)
         web.run_app(
             app,
@@ -102,15 +144,54 @@ def serve(settings: Settings) -> None:
 
 
 def migrate(settings: Settings, sql_only: bool) -> None:
-    with database(settings) as (url, _):
-        try:
-            upgrade(url, sql_only=sql_only)
-        except (OSError, TimeoutError) as exc:
-            raise CommandError(
-                f"cannot reach the database at DATABASE_URL: {type(exc).__name__}", EXIT_DATABASE
-            ) from None
+    with database(settings) as (url, _), reaching_database(url):
+        upgrade(url, sql_only=sql_only)
     if not sql_only:
         logger.info("the database is at the newest schema (%s)", head_revision())
+
+
+def import_users(
+    settings: Settings, path: Path, file_format: importer.Format, dry_run: bool
+) -> int:
+    """Exit status 1 when any row was rejected; the valid rows are imported all the same."""
+    with database(settings) as (url, embedded):
+        if embedded:
+            upgrade(url)
+        elif schema_revision(url) != head_revision():
+            raise CommandError(
+                "the database schema is behind this code: run `rotor migrate` first", EXIT_DATABASE
+            )
+        try:
+            summary = importer.import_users(
+                lambda: create_engine(settings, url),
+                path,
+                file_format=file_format,
+                dry_run=dry_run,
+            )
+        except importer.ImportFileError as exc:
+            raise CommandError(f"{path}: {exc}; nothing was imported", EXIT_REJECTED) from None
+        except (OSError, TimeoutError, SQLAlchemyError) as exc:
+            raise CommandError(
+                f"the import stopped on a database error ({type(exc).__name__}); batches "
+                "already committed stay, and running it again skips them",
+                EXIT_DATABASE,
+            ) from None
+    return EXIT_REJECTED if summary.rejected else 0
+
+
+async def _prune(settings: Settings, url: str) -> PruneCounts:
+    engine = create_engine(settings, url)
+    try:
+        return await Pruner(engine, settings).run()
+    finally:
+        await engine.dispose()
+
+
+def prune(settings: Settings) -> None:
+    with database(settings) as (url, _), reaching_database(url):
+        require_current_schema(url)
+        counts = asyncio.run(_prune(settings, url))
+    print(f"deleted {counts.summary()}")
 
 
 def generate_key(alg: str, output: Path | None) -> None:
@@ -131,6 +212,18 @@ def parser() -> argparse.ArgumentParser:
     migrate_parser.add_argument(
         "--sql", action="store_true", help="print the SQL for review instead of applying it"
     )
+    commands.add_parser(
+        "prune",
+        help="delete ended sessions (with their refresh tokens) and stale login-failure counters",
+    )
+    import_parser = commands.add_parser(
+        "import-users", help="import users with their password hashes from another system"
+    )
+    import_parser.add_argument("file", type=Path, help="JSON Lines or CSV (with a header row)")
+    import_parser.add_argument("--format", choices=["auto", "jsonl", "csv"], default="auto")
+    import_parser.add_argument(
+        "--dry-run", action="store_true", help="validate and count, write nothing"
+    )
     keys_parser = commands.add_parser("keys", help="manage signing keys")
     keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
     generate = keys_commands.add_parser("generate", help="write a new private key (PEM)")
@@ -143,9 +236,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # JSON lines, or readable lines when stderr is a terminal.
+    configure_logging()
     try:
         if args.command == "keys":
             generate_key(args.alg, args.out)
@@ -155,6 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve(settings)
         elif args.command == "migrate":
             migrate(settings, args.sql)
+        elif args.command == "import-users":
+            return import_users(settings, args.file, args.format, args.dry_run)
+        elif args.command == "prune":
+            prune(settings)
     except ConfigError as exc:
         print(f"rotor: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

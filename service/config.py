@@ -58,6 +58,10 @@ class Settings:
     # inside the 15-30 s after which mobile HTTP clients commonly give up.
     db_connect_timeout: float = 3.0
     db_statement_timeout: float = 5.0
+    metrics: bool = False
+    event_retention_days: int = 90
+    # Seconds between in-server prune runs; None (unset or 0) leaves pruning to `rotor prune`.
+    prune_interval: int | None = None
 
     @property
     def refresh_ttl(self) -> int:
@@ -192,10 +196,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     take("db_pool_size", "ROTOR_DB_POOL_SIZE", _integer(1, 1000))
     take("db_connect_timeout", "ROTOR_DB_CONNECT_TIMEOUT", _positive_float)
     take("db_statement_timeout", "ROTOR_DB_STATEMENT_TIMEOUT", _positive_float)
+    take("metrics", "AUTH_METRICS", _boolean)
+    take("event_retention_days", "AUTH_EVENT_RETENTION", _integer(1, 36_500))
+    take("prune_interval", "AUTH_PRUNE_INTERVAL", _prune_interval)
 
     settings = Settings(**{**_as_dict(defaults), **values})  # type: ignore[arg-type]
     _check_consistency(settings)
     return settings
+
+
+def _prune_interval(raw: str) -> int | None:
+    # 0 means off, like unset, so a deploy template can carry the variable either way.
+    return _integer(0, 7 * 86_400)(raw) or None
 
 
 def _hmac_key_string(raw: str) -> str:

@@ -5,6 +5,8 @@ Messages are written for clients: they never contain a secret, SQL or a stack tr
 
 from __future__ import annotations
 
+import uuid
+
 
 class AuthError(Exception):
     """Base of every error a client may see."""
@@ -69,6 +71,14 @@ class InvalidGrant(AuthError):
 class TokenReused(AuthError):
     code = "token_reused"
     message = "This refresh token was already used; the session has been revoked."
+
+    def __init__(
+        self, user_id: uuid.UUID | None = None, session_id: uuid.UUID | None = None
+    ) -> None:
+        super().__init__()
+        # Whose session was revoked, for logs and metrics (never shown to the client).
+        self.user_id = user_id
+        self.session_id = session_id
 
 
 class InvalidToken(AuthError):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
@@ -35,7 +35,9 @@ def head_revision() -> str | None:
 
 
 async def current_revision(conn: AsyncConnection) -> str | None:
-    def read(sync_conn: object) -> str | None:
-        return MigrationContext.configure(sync_conn).get_current_revision()  # type: ignore[arg-type]
-
-    return await conn.run_sync(read)
+    """The database's Alembic revision, None when it has none (plain SQL: /readyz runs this,
+    and Alembic's MigrationContext would log on every call)."""
+    if (await conn.execute(text("SELECT to_regclass('alembic_version')"))).scalar() is None:
+        return None
+    revision = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    return None if revision is None else str(revision)

@@ -1,71 +1,126 @@
 """Password hashing: bcrypt run in a bounded thread pool, never on the event loop.
 
-bcrypt reads only the first 72 bytes of its input, so Rotor's scheme first maps the password to
-base64(HMAC-SHA256(key="rotor-password-v1", password)): 44 ASCII bytes with no NUL, so two
-passwords that differ anywhere stay different. The fixed HMAC key only separates this use from a
-plain SHA-256 (which would let leaked unsalted SHA-256 hashes from elsewhere be "shucked").
-Stored hashes carry their scheme as a prefix: `bcrypt-hmac-sha256$<bcrypt hash>`.
+Rotor's scheme maps the password to base64(HMAC-SHA256(key="rotor-password-v1", password)) before
+bcrypt (see hash_schemes.rotor_prehash), so two passwords that differ anywhere stay different.
+Stored hashes carry their scheme as a prefix: `bcrypt-hmac-sha256$<bcrypt hash>`. Hashes imported
+from other systems (hash_schemes.SCHEMES) are verified too, and replaced at the next login.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
+import logging
 import secrets
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import bcrypt
 
-SCHEME = "bcrypt-hmac-sha256"
-_PREHASH_KEY = b"rotor-password-v1"
+from service import hash_schemes
+from service.hash_schemes import ROTOR
 
+T = TypeVar("T")
+# Told how long each bcrypt call took: ("hash" | "verify", seconds). Metrics use it.
+DurationCallback = Callable[[str, float], None]
 
-def _prehash(password: str) -> bytes:
-    digest = hmac.digest(_PREHASH_KEY, password.encode("utf-8"), hashlib.sha256)
-    return base64.b64encode(digest)
+SCHEME = ROTOR
+logger = logging.getLogger("rotor.passwords")
 
 
 def hash_password_sync(password: str, rounds: int) -> str:
-    hashed = bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode("ascii")
+    prehashed = hash_schemes.rotor_prehash(password.encode("utf-8"))
+    hashed = bcrypt.hashpw(prehashed, bcrypt.gensalt(rounds)).decode("ascii")
     return f"{SCHEME}${hashed}"
 
 
-def verify_password_sync(password: str, stored: str) -> bool:
-    scheme, _, hashed = stored.partition("$")
-    if scheme != SCHEME:
-        return False  # unknown schemes fail closed
+def verify_password_sync(password: str, stored: str, owner: str = "an account") -> bool:
+    """Whether `password` matches `stored`, of any known scheme. An unknown or malformed stored
+    hash fails closed and is logged, naming only `owner` (never the hash or the password)."""
+    scheme, hashed = hash_schemes.split(stored)
+    if scheme is None:
+        logger.error("the password hash of %s has an unknown scheme: it cannot log in", owner)
+        return False
+    if not hash_schemes.well_formed(stored):
+        logger.error(
+            "the %s password hash of %s is malformed: it cannot log in", scheme.name, owner
+        )
+        return False
     try:
-        return bcrypt.checkpw(_prehash(password), hashed.encode("ascii"))
+        return scheme.matches(password.encode("utf-8"), hashed)
     except ValueError:
-        return False  # a malformed stored hash must not become a 500
+        return False  # e.g. a NUL byte bcrypt refuses: a wrong password, never a 500
 
 
 def rounds_of(stored: str) -> int | None:
     """The bcrypt cost of a stored hash of Rotor's scheme, None for anything else."""
-    scheme, _, hashed = stored.partition("$")
-    parts = hashed.split("$")
-    if scheme != SCHEME or len(parts) < 4 or not parts[2].isdigit():
-        return None
-    return int(parts[2])
+    scheme, _ = hash_schemes.split(stored)
+    return (
+        hash_schemes.bcrypt_cost(stored) if scheme is not None and scheme.name == SCHEME else None
+    )
+
+
+def is_current(stored: str, rounds: int) -> bool:
+    """Whether `stored` is Rotor's scheme at `rounds`; anything else is re-hashed at login."""
+    return rounds_of(stored) == rounds
 
 
 class PasswordHasher:
     """Async bcrypt on a dedicated thread pool (bcrypt releases the GIL while it works)."""
 
-    def __init__(self, rounds: int, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        rounds: int,
+        executor: ThreadPoolExecutor,
+        on_duration: DurationCallback | None = None,
+    ) -> None:
         self.rounds = rounds
         self._executor = executor
         self._dummy_hash: str | None = None
+        self._on_duration = on_duration
+        # How long verifying a current hash takes here (the latest measurement).
+        self._current_seconds: float | None = None
 
     async def hash(self, password: str) -> str:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, hash_password_sync, password, self.rounds)
+        hashed, _ = await self._timed("hash", lambda: hash_password_sync(password, self.rounds))
+        return hashed
 
-    async def verify(self, password: str, stored: str) -> bool:
+    def needs_rehash(self, stored: str) -> bool:
+        return not is_current(stored, self.rounds)
+
+    async def verify(self, password: str, stored: str, owner: str = "an account") -> bool:
+        verified, seconds = await self._timed(
+            "verify", lambda: verify_password_sync(password, stored, owner)
+        )
+        if is_current(stored, self.rounds):
+            self._current_seconds = seconds
+        elif not verified:
+            await self._pad_failure(password, seconds)
+        return verified
+
+    async def _pad_failure(self, password: str, elapsed: float) -> None:
+        """A wrong password against a cheaper imported hash must not answer sooner than one for
+        an unknown email (which costs a current verification), or timing would tell that the
+        account exists. Sleeping, rather than hashing, costs no CPU."""
+        if self._current_seconds is None:
+            await self.verify_nothing(password)  # measures, and spends, a current verification
+            return
+        await asyncio.sleep(max(0.0, self._current_seconds - elapsed))
+
+    async def _timed(self, operation: str, work: Callable[[], T]) -> tuple[T, float]:
+        """Run `work` on the pool: its result and bcrypt's own duration (not the queue wait)."""
+
+        def run() -> tuple[T, float]:
+            started = time.perf_counter()
+            result = work()
+            return result, time.perf_counter() - started
+
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, verify_password_sync, password, stored)
+        result, seconds = await loop.run_in_executor(self._executor, run)
+        if self._on_duration is not None:
+            self._on_duration(operation, seconds)
+        return result, seconds
 
     async def verify_nothing(self, password: str) -> None:
         """Spend the same bcrypt work as `verify` for an account that does not exist, so the

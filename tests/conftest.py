@@ -22,6 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from servers import ServerProcess, StartServer, start_server
 from sqlalchemy.engine import make_url
+from tests_support import TEST_SECRET
 
 from service.config import Settings
 from service.keys import KeySet, hmac_key_set
@@ -29,7 +30,6 @@ from service.migrate import upgrade
 from service.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
-from tests_support import TEST_SECRET
 
 
 class FakeClock:
@@ -104,7 +104,8 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A raw connection to this run's database, with every table emptied first."""
     conn = await asyncpg.connect(database_url)
     await conn.execute(
-        'TRUNCATE "user", session, refresh_token, login_failure RESTART IDENTITY CASCADE'
+        'TRUNCATE "user", session, refresh_token, login_failure, auth_event '
+        "RESTART IDENTITY CASCADE"
     )
     try:
         yield conn

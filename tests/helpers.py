@@ -11,7 +11,9 @@ PASSWORD = "correct horse battery staple"
 Client = TestClient[Any, web.Application]
 
 
-async def register(client: Client, email: str = "ada@example.com", password: str = PASSWORD) -> dict[str, Any]:
+async def register(
+    client: Client, email: str = "ada@example.com", password: str = PASSWORD
+) -> dict[str, Any]:
     response = await client.post("/v1/register", json={"email": email, "password": password})
     assert response.status == 201, await response.text()
     body: dict[str, Any] = await response.json()

@@ -107,3 +107,25 @@ login_failure = Table(
     Column("failures", Integer, nullable=False),
     Index("ix_login_failure_window_start", "window_start"),
 )
+
+auth_event = Table(
+    "auth_event",
+    metadata,
+    # The audit trail: one row per security-relevant change, written in the same transaction.
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    # No foreign keys: an FK check takes a KEY SHARE lock on the user row, which would make
+    # refresh-reuse and logout transactions (holding session locks) deadlock with an account
+    # deletion's cascade; and events outlive the sessions that pruning deletes. Account deletion
+    # sets its events' user_id to NULL itself. NULL also marks a failed login for an unknown email.
+    Column("user_id", UUID(as_uuid=True), nullable=True),
+    Column("session_id", UUID(as_uuid=True), nullable=True),
+    Column("kind", Text, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("ip", INET, nullable=True),
+    Column("user_agent", Text, nullable=True),
+    _timestamp("created_at"),
+    # A user's events, newest first, paged by (created_at, id); also finds them for deletion.
+    Index("ix_auth_event_user_id_created_at_id", "user_id", "created_at", "id"),
+    # Pruning by age.
+    Index("ix_auth_event_created_at", "created_at"),
+)

@@ -22,12 +22,14 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.db.models import login_failure, refresh_token, session, user
+from service.db.models import auth_event, login_failure, refresh_token, session, user
 
 # A result row whose columns are read by name (row.email); SQLAlchemy types them as Any.
 Record = Row[*tuple[Any, ...]]
@@ -342,3 +344,120 @@ async def clear_failures(conn: AsyncConnection, kind: str, key: str) -> None:
     await conn.execute(
         delete(login_failure).where(login_failure.c.kind == kind, login_failure.c.key == key)
     )
+
+
+# --- bulk import (rotor import-users) --------------------------------------------------------
+
+
+async def insert_users_skipping_existing(
+    conn: AsyncConnection, rows: Sequence[dict[str, Any]]
+) -> int:
+    """Insert many users in one statement; those whose email is taken (case-insensitively) are
+    left out, never overwritten. Returns how many were inserted. Each row has the keys id,
+    email, password_hash, created_at and updated_at."""
+    statement = text(
+        'INSERT INTO "user" (id, email, password_hash, created_at, updated_at)'
+        " SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:emails AS text[]),"
+        " CAST(:hashes AS text[]), CAST(:created AS timestamptz[]),"
+        " CAST(:updated AS timestamptz[]))"
+        " ON CONFLICT DO NOTHING"
+    )
+    result = await conn.execute(statement, _columns(rows))
+    return result.rowcount
+
+
+async def count_existing_emails(conn: AsyncConnection, emails: Sequence[str]) -> int:
+    """How many of `emails` are already registered, compared as the unique index does."""
+    statement = text(
+        'SELECT count(*) FROM "user" WHERE lower(email) IN'
+        " (SELECT lower(e) FROM unnest(CAST(:emails AS text[])) AS e)"
+    )
+    return int((await conn.execute(statement, {"emails": list(emails)})).scalar_one())
+
+
+def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    # One array per column: a single statement per batch, whatever its size.
+    return {
+        "ids": [row["id"] for row in rows],
+        "emails": [row["email"] for row in rows],
+        "hashes": [row["password_hash"] for row in rows],
+        "created": [row["created_at"] for row in rows],
+        "updated": [row["updated_at"] for row in rows],
+    }
+
+
+# --- audit trail -----------------------------------------------------------------------------
+
+
+async def insert_auth_events(
+    conn: AsyncConnection,
+    *,
+    kind: str,
+    now: datetime,
+    user_id: uuid.UUID | None,
+    session_ids: Sequence[uuid.UUID | None] = (None,),
+    reason: str | None = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> None:
+    """One event per session id (one event with no session by default)."""
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "user_id": user_id,
+            "session_id": session_id,
+            "kind": kind,
+            "reason": reason,
+            "ip": ip,
+            "user_agent": user_agent,
+            "created_at": now,
+        }
+        for session_id in session_ids
+    ]
+    if rows:
+        await conn.execute(insert(auth_event), rows)
+
+
+async def list_auth_events(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    limit: int,
+    before: tuple[datetime, uuid.UUID] | None = None,
+) -> Sequence[Record]:
+    """The user's events, newest first, strictly after the `before` position (a page's last
+    (created_at, id)); a backward scan of ix_auth_event_user_id_created_at_id."""
+    conditions = [auth_event.c.user_id == user_id]
+    if before is not None:
+        conditions.append(tuple_(auth_event.c.created_at, auth_event.c.id) < tuple_(*before))
+    statement = (
+        select(auth_event)
+        .where(*conditions)
+        .order_by(auth_event.c.created_at.desc(), auth_event.c.id.desc())
+        .limit(limit)
+    )
+    return (await conn.execute(statement)).all()
+
+
+async def detach_auth_events(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+    """Account deletion keeps the user's events (until pruned) but no longer links them to it."""
+    await conn.execute(
+        update(auth_event).where(auth_event.c.user_id == user_id).values(user_id=None)
+    )
+
+
+async def prune_auth_events(conn: AsyncConnection, before: datetime, batch_size: int) -> int:
+    """Delete at most `batch_size` events created before `before`; the number deleted.
+
+    PostgreSQL has no DELETE ... LIMIT: the batch is chosen by a bounded subquery on
+    ix_auth_event_created_at. Call it in a loop, one short transaction per batch, until it returns
+    less than `batch_size`, so pruning never holds many row locks or a long transaction.
+    """
+    batch = (
+        select(auth_event.c.id)
+        .where(auth_event.c.created_at < before)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    result = await conn.execute(delete(auth_event).where(auth_event.c.id.in_(batch)))
+    return int(result.rowcount)

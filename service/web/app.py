@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from service.auth import Auth, Clock, system_clock
 from service.config import Settings
 from service.db.engine import create_engine
 from service.keys import KeySet
+from service.logs import LogObserver
 from service.migrate import head_revision
-from service.passwords import PasswordHasher
+from service.observer import AuthObserver, Observers
+from service.passwords import DurationCallback, PasswordHasher
+from service.pruning import Pruner, run_periodically
 from service.tokens import AccessTokens
-from service.web.appkeys import AUTH, ENGINE, HEAD_REVISION, KEYS, SETTINGS
+from service.web import events
+from service.web.appkeys import AUTH, ENGINE, HEAD_REVISION, KEYS, PRUNE_TASK, SETTINGS
 from service.web.handlers import routes
-from service.web.middlewares import error_middleware
+from service.web.middlewares import error_middleware, request_log_middleware
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 16 * 1024
@@ -29,30 +36,70 @@ def create_app(
     keys: KeySet,
     clock: Clock = system_clock,
 ) -> web.Application:
+    observers: list[AuthObserver] = [LogObserver()]
+    middlewares: list[Middleware] = [request_log_middleware]
+    metrics = None
+    if settings.metrics:
+        # Imported only now: prometheus_client must not be imported before a worker has
+        # PROMETHEUS_MULTIPROC_DIR (see service/metrics.py).
+        from service.metrics import Metrics, configured_multiprocess_dir
+        from service.web.metrics import metrics_middleware, metrics_route
+
+        metrics = Metrics(configured_multiprocess_dir())
+        observers.append(metrics)
+        middlewares.append(metrics_middleware(metrics))
+    middlewares.append(error_middleware)
+    # handler_args here, not in run_app (aiohttp 3.14's run_app has no such parameter: passed there
+    # it made aiohttp drop every server option, access_log=None included, with a warning).
     app = web.Application(
-        middlewares=[error_middleware],
-        client_max_size=MAX_BODY_BYTES,
-        # Request lines and single headers up to 16 KiB are served under the contract's rules.
-        handler_args={"max_line_size": MAX_HEADER_BYTES, "max_field_size": MAX_HEADER_BYTES},
+        middlewares=middlewares, client_max_size=MAX_BODY_BYTES, handler_args=handler_args()
     )
     app[SETTINGS] = settings
     app[KEYS] = keys
     app[HEAD_REVISION] = head_revision() or ""
     app.add_routes(routes)
+    app.add_routes(events.routes)
+    if metrics is not None:
+        # Off unless enabled: then /metrics is an unknown route (404 not_found) like any other.
+        app.add_routes([metrics_route(metrics)])
+    bcrypt_timer: DurationCallback | None = None if metrics is None else metrics.observe_bcrypt
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings, database_url)
         # bcrypt releases the GIL, so one thread per core uses every core without oversubscribing.
         executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="bcrypt")
-        hasher = PasswordHasher(settings.bcrypt_rounds, executor)
+        hasher = PasswordHasher(settings.bcrypt_rounds, executor, on_duration=bcrypt_timer)
         access_tokens = AccessTokens(keys, settings.issuer, settings.audience)
+        if metrics is not None:
+            metrics.instrument_pool(engine)
         app[ENGINE] = engine
-        app[AUTH] = Auth(engine, settings, access_tokens, hasher, clock)
+        app[AUTH] = Auth(engine, settings, access_tokens, hasher, clock, Observers(observers))
         try:
             yield
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
             await engine.dispose()
 
+    async def periodic_pruning(app: web.Application) -> AsyncIterator[None]:
+        # Appended after `resources`, so it is cancelled before the engine is disposed.
+        if settings.prune_interval is None:
+            yield
+            return
+        pruner = Pruner(app[ENGINE], settings, clock)
+        task = asyncio.create_task(run_periodically(pruner, settings.prune_interval))
+        app[PRUNE_TASK] = task
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     app.cleanup_ctx.append(resources)
+    app.cleanup_ctx.append(periodic_pruning)
     return app
+
+
+def handler_args() -> dict[str, int]:
+    """Limits for aiohttp's HTTP parser (the Application's handler_args)."""
+    return {"max_line_size": MAX_HEADER_BYTES, "max_field_size": MAX_HEADER_BYTES}

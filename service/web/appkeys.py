@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,3 +16,5 @@ KEYS = web.AppKey("keys", KeySet)
 HEAD_REVISION = web.AppKey("head_revision", str)
 ENGINE = web.AppKey("engine", AsyncEngine)
 AUTH = web.AppKey("auth", Auth)
+# The in-server pruning task, present only when AUTH_PRUNE_INTERVAL is set.
+PRUNE_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("prune_task")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 
 from aiohttp import web
-from sqlalchemy import text
 
 from service.auth import Auth, ClientInfo, IssuedTokens
 from service.errors import CsrfFailed, InvalidGrant, InvalidToken, NotFound, ServiceUnavailable
@@ -105,12 +104,13 @@ async def logout(request: web.Request) -> web.Response:
     auth = _auth(request)
     access_token = bearer_token(request)
     if access_token is not None or "Authorization" in request.headers:
-        await auth.logout_with_access_token(auth.verify_access_token(access_token), body.scope)
+        claims = auth.verify_access_token(access_token)
+        await auth.logout_with_access_token(claims, body.scope, _client(request))
     else:
         token = body.refresh_token if body.refresh_token is not None else _cookie_token(request)
         if token is None:
             raise InvalidToken()
-        await auth.logout_with_refresh_token(token, body.scope)
+        await auth.logout_with_refresh_token(token, body.scope, _client(request))
     response = web.Response(status=204)
     if REFRESH_COOKIE in request.cookies:
         response.del_cookie(REFRESH_COOKIE, path=COOKIE_PATH)
@@ -133,7 +133,7 @@ async def delete_me(request: web.Request) -> web.Response:
     auth = _auth(request)
     principal = await auth.authenticate(bearer_token(request))
     body = await _body(request, schemas.DeleteAccountBody, required=True)
-    await auth.delete_account(principal, body.password)
+    await auth.delete_account(principal, body.password, _client(request))
     return web.Response(status=204)
 
 
@@ -149,7 +149,7 @@ async def list_sessions(request: web.Request) -> web.Response:
 async def delete_session(request: web.Request) -> web.Response:
     auth = _auth(request)
     principal = await auth.authenticate(bearer_token(request))
-    await auth.end_session(principal, request.match_info["id"])
+    await auth.end_session(principal, request.match_info["id"], _client(request))
     return web.Response(status=204)
 
 
@@ -158,7 +158,9 @@ async def change_password(request: web.Request) -> web.Response:
     auth = _auth(request)
     principal = await auth.authenticate(bearer_token(request))
     body = await _body(request, schemas.PasswordChangeBody, required=True)
-    await auth.change_password(principal, body.current_password, body.new_password)
+    await auth.change_password(
+        principal, body.current_password, body.new_password, _client(request)
+    )
     return web.Response(status=204)
 
 
@@ -185,21 +187,25 @@ async def admin_list_sessions(request: web.Request) -> web.Response:
 @routes.delete("/v1/admin/users/{id}/sessions")
 async def admin_revoke_sessions(request: web.Request) -> web.Response:
     _require_admin(request)
-    await _auth(request).admin_revoke_sessions(request.match_info["id"])
+    await _auth(request).admin_revoke_sessions(request.match_info["id"], _client(request))
     return web.Response(status=204)
 
 
 @routes.post("/v1/admin/users/{id}/disable")
 async def admin_disable(request: web.Request) -> web.Response:
     _require_admin(request)
-    await _auth(request).admin_set_disabled(request.match_info["id"], disabled=True)
+    await _auth(request).admin_set_disabled(
+        request.match_info["id"], disabled=True, client=_client(request)
+    )
     return web.Response(status=204)
 
 
 @routes.post("/v1/admin/users/{id}/enable")
 async def admin_enable(request: web.Request) -> web.Response:
     _require_admin(request)
-    await _auth(request).admin_set_disabled(request.match_info["id"], disabled=False)
+    await _auth(request).admin_set_disabled(
+        request.match_info["id"], disabled=False, client=_client(request)
+    )
     return web.Response(status=204)
 
 
@@ -221,7 +227,6 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
     async with request.app[ENGINE].connect() as conn:
-        await conn.execute(text("SELECT 1"))
         revision = await current_revision(conn)
     if revision != request.app[HEAD_REVISION]:
         raise ServiceUnavailable("The database schema is not at the newest migration.")

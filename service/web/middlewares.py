@@ -1,16 +1,20 @@
-"""Every failure becomes the contract's JSON error; nothing else ever reaches a client."""
+"""Every failure becomes the contract's JSON error; nothing else ever reaches a client.
+Every request gets an id and one access-log line."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import time
+import uuid
 
 import asyncpg
 import sqlalchemy.exc
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from service import errors
+from service import errors, logs
 from service.web.responses import error_response
 
 logger = logging.getLogger(__name__)
@@ -123,3 +127,59 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             return auth_error_response(errors.ServiceUnavailable(retry_after=1))
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "An unexpected error occurred.")
+
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A client's id is kept when it is short and printable ASCII with no spaces (so it can neither
+# break a log line nor smuggle fields into the readable format); otherwise a new one is made.
+_CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
+UNMATCHED_ROUTE = "unmatched"
+_access = logging.getLogger(logs.ACCESS_LOGGER)
+
+
+def request_id_of(header: str | None) -> str:
+    if header is not None and _CLIENT_REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+def route_template(request: web.Request) -> str:
+    """The matched route's path template (`/v1/sessions/{id}`): never the raw path, so ids and
+    unknown paths never become log fields or metric labels."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED_ROUTE
+
+
+@web.middleware
+async def request_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost: gives the request its id, echoes it, and logs one line when it ends."""
+    request_id = request_id_of(request.headers.get(REQUEST_ID_HEADER))
+    started = time.perf_counter()
+    with logs.request_context(request_id) as fields:
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            if not response.prepared:
+                response.headers[REQUEST_ID_HEADER] = request_id
+            return response
+        except web.HTTPException as exc:  # only non-error statuses get past error_middleware
+            status = exc.status
+            exc.headers[REQUEST_ID_HEADER] = request_id
+            raise
+        except asyncio.CancelledError:
+            status = 499  # the client went away before the answer
+            raise
+        finally:
+            line = {
+                "method": request.method,
+                "route": route_template(request),
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            }
+            # user_id and session_id come from the request context, once a use case knows them.
+            fields.setdefault("user_id", None)
+            fields.setdefault("session_id", None)
+            _access.info(
+                "%s %s %s", request.method, line["route"], status, extra={logs.FIELDS: line}
+            )

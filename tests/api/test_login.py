@@ -89,7 +89,9 @@ async def test_failed_logins_are_throttled_per_account(client: Client, clock: An
         )
         assert response.status == 401
     clock.advance(100)
-    response = await client.post("/v1/login", json={"email": "ADA@example.com", "password": PASSWORD})
+    response = await client.post(
+        "/v1/login", json={"email": "ADA@example.com", "password": PASSWORD}
+    )
     assert response.status == 429 and await error_of(response) == "rate_limited"
     assert response.headers["Retry-After"] == "500"  # the 600 s window opened 100 s ago
     clock.advance(500)
@@ -103,7 +105,9 @@ async def test_throttled_attempts_do_not_check_or_count(
     for _ in range(5):
         await client.post("/v1/login", json={"email": "ada@example.com", "password": "nope-nope"})
     for _ in range(3):
-        response = await client.post("/v1/login", json={"email": "ada@example.com", "password": PASSWORD})
+        response = await client.post(
+            "/v1/login", json={"email": "ada@example.com", "password": PASSWORD}
+        )
         assert response.status == 429
     failures = await db.fetchval("SELECT failures FROM login_failure WHERE kind = 'account'")
     assert failures == 5
@@ -120,7 +124,9 @@ async def test_failures_are_throttled_per_ip_at_ten_times_the_limit(client: Clie
     await register(client)
     for index in range(50):  # 10 x 5, spread over accounts so no account hits its own limit
         await client.post("/v1/login", json={"email": f"u{index}@x.io", "password": "nope-nope"})
-    response = await client.post("/v1/login", json={"email": "ada@example.com", "password": PASSWORD})
+    response = await client.post(
+        "/v1/login", json={"email": "ada@example.com", "password": PASSWORD}
+    )
     assert response.status == 429 and "Retry-After" in response.headers
 
 
@@ -141,9 +147,13 @@ async def test_disabled_account_answers_403_only_after_a_correct_password(
 ) -> None:
     await register(client)
     await db.execute('UPDATE "user" SET disabled_at = now()')
-    response = await client.post("/v1/login", json={"email": "ada@example.com", "password": "nope-nope"})
+    response = await client.post(
+        "/v1/login", json={"email": "ada@example.com", "password": "nope-nope"}
+    )
     assert response.status == 401 and await error_of(response) == "invalid_credentials"
-    response = await client.post("/v1/login", json={"email": "ada@example.com", "password": PASSWORD})
+    response = await client.post(
+        "/v1/login", json={"email": "ada@example.com", "password": PASSWORD}
+    )
     assert response.status == 403 and await error_of(response) == "account_disabled"
 
 

@@ -43,9 +43,7 @@ async def test_logout_is_idempotent(client: Client) -> None:
     for _ in range(2):
         assert (await client.post("/v1/logout", headers=bearer(tokens))).status == 204
     for _ in range(2):
-        response = await client.post(
-            "/v1/logout", json={"refresh_token": tokens["refresh_token"]}
-        )
+        response = await client.post("/v1/logout", json={"refresh_token": tokens["refresh_token"]})
         assert response.status == 204
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import jwt
 from helpers import Client, bearer, error_of, login, refresh, signed_in
-
 from tests_support import forge_access_token
 
 
@@ -39,7 +38,7 @@ async def test_me_rejects_bad_tokens(client: Client, clock: Any) -> None:
     for header in bad:
         headers = {} if header is None else {"Authorization": header}
         response = await client.get("/v1/me", headers=headers)
-        assert response.status == 401, (header or '')[:60]
+        assert response.status == 401, (header or "")[:60]
         assert await error_of(response) == "invalid_token"
         assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
 

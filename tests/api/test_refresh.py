@@ -158,9 +158,7 @@ async def test_concurrent_refreshes_yield_one_identical_token(
     client: Client, db: asyncpg.Connection
 ) -> None:
     tokens = await signed_in(client)
-    responses = await asyncio.gather(
-        *(refresh(client, tokens["refresh_token"]) for _ in range(20))
-    )
+    responses = await asyncio.gather(*(refresh(client, tokens["refresh_token"]) for _ in range(20)))
     assert [response.status for response in responses] == [200] * 20
     issued = {(await response.json())["refresh_token"] for response in responses}
     assert len(issued) == 1
@@ -173,8 +171,10 @@ async def test_concurrent_refreshes_yield_one_identical_token(
     assert await db.fetchval("SELECT count(*) FROM refresh_token") == 2
 
 
-async def test_disabled_users_tokens_stop_refreshing(client: Client, db: asyncpg.Connection) -> None:
+async def test_disabled_users_tokens_stop_refreshing(
+    client: Client, db: asyncpg.Connection
+) -> None:
     tokens = await signed_in(client)
-    await db.execute("UPDATE \"user\" SET disabled_at = now()")
+    await db.execute('UPDATE "user" SET disabled_at = now()')
     response = await refresh(client, tokens["refresh_token"])
     assert response.status == 401 and await error_of(response) == "invalid_grant"

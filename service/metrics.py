@@ -1,0 +1,168 @@
+"""Prometheus metrics (prometheus-client), on when AUTH_METRICS=true.
+
+Each app owns its `Metrics` (own CollectorRegistry: no module-level singletons, so tests can build
+many apps in one process). With several worker processes, prometheus-client's multiprocess mode
+keeps every worker's values in memory-mapped files under PROMETHEUS_MULTIPROC_DIR and a scrape of
+any worker merges them all. That variable must be set before prometheus_client is first imported
+in a worker, which is why the web layer imports this module only when metrics are on, and why
+`multiprocess_directory` (called by `rotor serve` before it starts workers) sets it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.observer import (
+    LOGIN_OUTCOMES,
+    REFRESH_OUTCOMES,
+    AuthObserver,
+    LoginOutcome,
+    RefreshOutcome,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# bcrypt at cost 10..14 takes tens of milliseconds to about a second.
+BCRYPT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics(AuthObserver):
+    def __init__(self, multiprocess_dir: Path | None = None) -> None:
+        if multiprocess_dir is not None and values.ValueClass is values.MutexValue:
+            raise RuntimeError(
+                f"{MULTIPROC_ENV} was set after prometheus_client was imported in this process: "
+                "set it before the worker starts"
+            )
+        self._multiprocess_dir = multiprocess_dir
+        self._registry = CollectorRegistry()
+        registry = self._registry
+        labels = ("method", "route", "status")
+        self.requests = Counter(
+            "rotor_http_requests",
+            "HTTP requests, by route template and status.",
+            labels,
+            registry=registry,
+        )
+        self.request_duration = Histogram(
+            "rotor_http_request_duration_seconds",
+            "HTTP request latency, by route template and status.",
+            labels,
+            registry=registry,
+        )
+        self.logins = Counter(
+            "rotor_logins", "Login attempts, by outcome.", ["outcome"], registry=registry
+        )
+        self.refreshes = Counter(
+            "rotor_refreshes", "Refresh attempts, by outcome.", ["outcome"], registry=registry
+        )
+        self.bcrypt_duration = Histogram(
+            "rotor_bcrypt_duration_seconds",
+            "Time spent in bcrypt per hash or verify.",
+            ["operation"],
+            buckets=BCRYPT_BUCKETS,
+            registry=registry,
+        )
+        self.pool_in_use = Gauge(
+            "rotor_db_pool_connections_in_use",
+            "Database connections checked out of the pool (summed over live workers).",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        # Every outcome is exported from the start, at zero, so rate() works from the first scrape.
+        for login_outcome in LOGIN_OUTCOMES:
+            self.logins.labels(login_outcome)
+        for refresh_outcome in REFRESH_OUTCOMES:
+            self.refreshes.labels(refresh_outcome)
+
+    # --- AuthObserver ------------------------------------------------------------------------
+
+    def login(self, outcome: LoginOutcome, user_id: Any) -> None:
+        self.logins.labels(outcome).inc()
+
+    def refresh(self, outcome: RefreshOutcome, user_id: Any, session_id: Any) -> None:
+        self.refreshes.labels(outcome).inc()
+
+    # --- other sources -----------------------------------------------------------------------
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        labels = (method, route, str(status))
+        self.requests.labels(*labels).inc()
+        self.request_duration.labels(*labels).observe(seconds)
+
+    def observe_bcrypt(self, operation: str, seconds: float) -> None:
+        self.bcrypt_duration.labels(operation).observe(seconds)
+
+    def instrument_pool(self, engine: AsyncEngine) -> None:
+        """Follow the engine's pool: +1 on every checkout, -1 on every checkin."""
+
+        def checked_out(*_: object) -> None:
+            self.pool_in_use.inc()
+
+        def checked_in(*_: object) -> None:
+            self.pool_in_use.dec()
+
+        event.listen(engine.sync_engine, "checkout", checked_out)
+        event.listen(engine.sync_engine, "checkin", checked_in)
+
+    def render(self) -> bytes:
+        """The text exposition: this process's registry, or every worker's values merged."""
+        if self._multiprocess_dir is not None:
+            return render_multiprocess(self._multiprocess_dir)
+        return generate_latest(self._registry)
+
+
+def render_multiprocess(path: Path) -> bytes:
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(path))  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+def configured_multiprocess_dir() -> Path | None:
+    """The directory of multiprocess mode, when this process runs in it."""
+    raw = os.environ.get(MULTIPROC_ENV)
+    return Path(raw) if raw else None
+
+
+@contextmanager
+def multiprocess_directory(data_dir: Path) -> Iterator[Path]:
+    """For `rotor serve --workers N` with metrics on: an empty `<data_dir>/metrics`, exported as
+    PROMETHEUS_MULTIPROC_DIR to the workers started inside the block, removed afterwards.
+
+    Values from a previous run must not leak into this one, so the folder is emptied first.
+    """
+    path = data_dir.resolve() / "metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, mode=0o700)
+    previous = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = previous
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def worker_exited(pid: int, path: Path) -> None:
+    """Call when a worker process ends: its live gauges (pool in use) stop counting."""
+    multiprocess.mark_process_dead(pid, str(path))  # type: ignore[no-untyped-call]
