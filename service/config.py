@@ -53,8 +53,11 @@ class Settings:
     trusted_proxies: tuple[IPNetwork, ...] = ()
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     db_pool_size: int = 10
-    db_connect_timeout: float = 5.0
-    db_statement_timeout: float = 10.0
+    # A request that needs an unreachable database answers 503 within at most about
+    # connect + 2 x statement seconds (pool wait, a hung query, its rollback): 13 s with these,
+    # inside the 15-30 s after which mobile HTTP clients commonly give up.
+    db_connect_timeout: float = 3.0
+    db_statement_timeout: float = 5.0
     # False behind PgBouncer in transaction mode (see service/db/engine.py).
     db_prepared_statement_cache: bool = True
     metrics: bool = False

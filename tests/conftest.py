@@ -20,6 +20,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from servers import ServerProcess, StartServer, start_server
 from sqlalchemy.engine import make_url
 from tests_support import TEST_SECRET
 
@@ -168,3 +169,21 @@ def make_client(
 @pytest.fixture
 async def client(make_client: MakeClient) -> TestClient[Any, web.Application]:
     return await make_client()
+
+
+@pytest.fixture
+def serve(database_url: str, tmp_path: Path) -> Iterator[StartServer]:
+    """Start real `rotor serve` processes (on this run's database unless told otherwise);
+    every one still running at the end of the test is stopped."""
+    started: list[ServerProcess] = []
+
+    async def start(
+        name: str = "server", *, database: str | None = None, **env: str
+    ) -> ServerProcess:
+        server = await start_server(database or database_url, tmp_path, name, env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -49,7 +49,9 @@ def create_engine(settings: Settings, database_url: str) -> AsyncEngine:
         max_overflow=0,
         # Errors and logs must never carry bound values: they include verifiers and hashes.
         hide_parameters=True,
-        # A request waits this long for a free connection before answering 503.
-        pool_timeout=settings.db_connect_timeout + settings.db_statement_timeout,
+        # A request waits this long for a free connection before answering 503: when the
+        # database hangs, every pooled connection is stuck and waiting longer only piles up
+        # requests that will fail anyway.
+        pool_timeout=settings.db_connect_timeout,
         connect_args=connect_args,
     )

@@ -11,7 +11,21 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import (
+    DateTime,
+    Row,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -160,6 +174,17 @@ async def live_session_ids_oldest_first(
     return list((await conn.execute(statement)).scalars())
 
 
+def _revocation_time(now: datetime) -> Any:
+    """`now`, but never before the session's last use.
+
+    A revocation and a rotation of one session are serialized by its row lock, but each took its
+    clock reading before waiting for that lock (and two processes' clocks may differ): a
+    revocation that commits after a refresh could otherwise be stamped before the token that
+    refresh issued. The UPDATE computes this on the row version it finally locks.
+    """
+    return func.greatest(literal(now, DateTime(timezone=True)), session.c.last_used_at)
+
+
 async def revoke_sessions(
     conn: AsyncConnection,
     user_id: uuid.UUID,
@@ -178,7 +203,7 @@ async def revoke_sessions(
     statement = (
         update(session)
         .where(*conditions)
-        .values(revoked_at=now, revoke_reason=reason)
+        .values(revoked_at=_revocation_time(now), revoke_reason=reason)
         .returning(session.c.id)
     )
     return list((await conn.execute(statement)).scalars())
@@ -280,7 +305,7 @@ async def revoke_session(
     statement = (
         update(session)
         .where(session.c.id == session_id, session.c.revoked_at.is_(None))
-        .values(revoked_at=now, revoke_reason=reason)
+        .values(revoked_at=_revocation_time(now), revoke_reason=reason)
         .returning(session.c.id)
     )
     return (await conn.execute(statement)).first() is not None

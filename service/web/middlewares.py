@@ -43,12 +43,15 @@ _HTTP_CODES = {
 }
 
 # Failures that mean "the database cannot serve right now", not "this code is wrong".
+# From PostgreSQL, by SQLSTATE class: 08 connection exceptions, 53 insufficient resources (too
+# many connections, disk full), 57 operator intervention (statement_timeout or an operator's
+# cancel, shutdown, "the database system is starting up").
 _UNAVAILABLE = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.QueryCanceledError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.OperatorInterventionError,
     asyncpg.InterfaceError,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
@@ -88,8 +91,17 @@ def _http_error_response(exc: web.HTTPException) -> web.Response:
 def _is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
         return True
-    cause = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else None
-    return isinstance(exc, _UNAVAILABLE) or isinstance(cause, _UNAVAILABLE)
+    # SQLAlchemy wraps the driver's error in its own DBAPI adapter error (`orig`), which in turn
+    # is raised from asyncpg's exception: look through the whole chain.
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _UNAVAILABLE):
+            return True
+        seen.add(id(current))
+        orig = current.orig if isinstance(current, sqlalchemy.exc.DBAPIError) else None
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return False
 
 
 @web.middleware
