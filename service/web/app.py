@@ -22,9 +22,10 @@ from service.passwords import DurationCallback, PasswordHasher
 from service.pruning import Pruner, run_periodically
 from service.tokens import AccessTokens
 from service.web import events
-from service.web.appkeys import AUTH, ENGINE, HEAD_REVISION, KEYS, PRUNE_TASK, SETTINGS
+from service.web.appkeys import AUTH, ENGINE, HEAD_REVISION, KEYS, OPENAPI, PRUNE_TASK, SETTINGS
 from service.web.handlers import routes
 from service.web.middlewares import error_middleware, request_log_middleware
+from service.web.openapi import document_json
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 16 * 1024
@@ -57,6 +58,7 @@ def create_app(
     app[SETTINGS] = settings
     app[KEYS] = keys
     app[HEAD_REVISION] = head_revision() or ""
+    app[OPENAPI] = document_json()
     app.add_routes(routes)
     app.add_routes(events.routes)
     if metrics is not None:
