@@ -29,6 +29,8 @@ from service.web.openapi import document_json
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 16 * 1024
+# 16 KiB of headers may be many short ones; the shortest header line ("a:" CRLF) is 4 bytes.
+MAX_HEADERS = MAX_HEADER_BYTES // 4
 
 
 def create_app(
@@ -104,4 +106,8 @@ def create_app(
 
 def handler_args() -> dict[str, int]:
     """Limits for aiohttp's HTTP parser (the Application's handler_args)."""
-    return {"max_line_size": MAX_HEADER_BYTES, "max_field_size": MAX_HEADER_BYTES}
+    return {
+        "max_line_size": MAX_HEADER_BYTES,
+        "max_field_size": MAX_HEADER_BYTES,
+        "max_headers": MAX_HEADERS,
+    }
