@@ -4,6 +4,7 @@ schemas that accept exactly what service/web/schemas.py accepts."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import jsonschema_rs
@@ -38,7 +39,8 @@ def _documented() -> set[tuple[str, str]]:
 
 
 def test_every_route_has_an_entry_and_every_entry_a_route(settings: Settings, keys: KeySet) -> None:
-    app = create_app(settings, "postgresql://unused/unused", keys)  # not started: no database
+    # Not started, so no database; metrics on, so the optional /metrics route is registered too.
+    app = create_app(replace(settings, metrics=True), "postgresql://unused/unused", keys)
     registered = {
         (resource.canonical, route.method)
         for resource in app.router.resources()
