@@ -53,7 +53,9 @@ async def insert_user(
 
 
 async def find_user_by_email(conn: AsyncConnection, email: str) -> Record | None:
-    statement = select(user).where(func.lower(user.c.email) == email.lower())
+    # lower() on both sides, in PostgreSQL: the unique index is on lower(email), and Python's
+    # str.lower() differs from it for some letters (U+0130 becomes two code points in Python).
+    statement = select(user).where(func.lower(user.c.email) == func.lower(email))
     return (await conn.execute(statement)).first()
 
 

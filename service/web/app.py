@@ -22,12 +22,15 @@ from service.passwords import DurationCallback, PasswordHasher
 from service.pruning import Pruner, run_periodically
 from service.tokens import AccessTokens
 from service.web import events
-from service.web.appkeys import AUTH, ENGINE, HEAD_REVISION, KEYS, PRUNE_TASK, SETTINGS
+from service.web.appkeys import AUTH, ENGINE, HEAD_REVISION, KEYS, OPENAPI, PRUNE_TASK, SETTINGS
 from service.web.handlers import routes
 from service.web.middlewares import error_middleware, request_log_middleware
+from service.web.openapi import document_json
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 16 * 1024
+# 16 KiB of headers may be many short ones; the shortest header line ("a:" CRLF) is 4 bytes.
+MAX_HEADERS = MAX_HEADER_BYTES // 4
 
 
 def create_app(
@@ -57,6 +60,7 @@ def create_app(
     app[SETTINGS] = settings
     app[KEYS] = keys
     app[HEAD_REVISION] = head_revision() or ""
+    app[OPENAPI] = document_json()
     app.add_routes(routes)
     app.add_routes(events.routes)
     if metrics is not None:
@@ -102,4 +106,8 @@ def create_app(
 
 def handler_args() -> dict[str, int]:
     """Limits for aiohttp's HTTP parser (the Application's handler_args)."""
-    return {"max_line_size": MAX_HEADER_BYTES, "max_field_size": MAX_HEADER_BYTES}
+    return {
+        "max_line_size": MAX_HEADER_BYTES,
+        "max_field_size": MAX_HEADER_BYTES,
+        "max_headers": MAX_HEADERS,
+    }

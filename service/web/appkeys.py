@@ -18,3 +18,5 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 AUTH = web.AppKey("auth", Auth)
 # The in-server pruning task, present only when AUTH_PRUNE_INTERVAL is set.
 PRUNE_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("prune_task")
+# The OpenAPI document as served (JSON bytes, built once at app creation).
+OPENAPI = web.AppKey("openapi", bytes)

@@ -10,9 +10,9 @@ from service.auth import Auth, ClientInfo, IssuedTokens
 from service.errors import CsrfFailed, InvalidGrant, InvalidToken, NotFound, ServiceUnavailable
 from service.migrate import current_revision
 from service.web import schemas
-from service.web.appkeys import AUTH, ENGINE, HEAD_REVISION, KEYS, SETTINGS
+from service.web.appkeys import AUTH, ENGINE, HEAD_REVISION, KEYS, OPENAPI, SETTINGS
 from service.web.client import bearer_token, client_info
-from service.web.responses import json_response, session_json, tokens_json, user_json
+from service.web.responses import JSON, json_response, session_json, tokens_json, user_json
 
 REFRESH_COOKIE = "refresh_token"
 COOKIE_PATH = "/v1"
@@ -231,3 +231,8 @@ async def readyz(request: web.Request) -> web.Response:
     if revision != request.app[HEAD_REVISION]:
         raise ServiceUnavailable("The database schema is not at the newest migration.")
     return json_response({"status": "ready"})
+
+
+@routes.get("/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI], content_type=JSON)
