@@ -51,6 +51,7 @@ unix_socket_dir =
 auth_type = any
 pool_mode = transaction
 default_pool_size = 2
+server_round_robin = 1
 max_client_conn = 200
 ignore_startup_parameters = extra_float_digits, statement_timeout, idle_in_transaction_session_timeout
 logfile = {folder}/pgbouncer.log

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 from helpers import PASSWORD, register
 from servers import StartServer
@@ -14,7 +15,9 @@ pytestmark = pytest.mark.slow
 MAX_FAILURES = 4
 
 
-async def test_failures_on_two_processes_share_one_counter(serve: StartServer) -> None:
+async def test_failures_on_two_processes_share_one_counter(
+    serve: StartServer, db: asyncpg.Connection
+) -> None:
     limits = {"AUTH_LOGIN_MAX_FAILURES": str(MAX_FAILURES), "AUTH_LOGIN_WINDOW": "600"}
     a, b = await asyncio.gather(serve("a", **limits), serve("b", **limits))
     async with a.client() as http_a, b.client() as http_b:
