@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
+from aiohttp.http_exceptions import HttpProcessingError
 
 from service.observer import AdminAction, AuthObserver, LoginOutcome, RefreshOutcome
 
@@ -85,6 +86,21 @@ class HumanFormatter(logging.Formatter):
         return line
 
 
+class RedactRejectedRequests(logging.Filter):
+    """aiohttp logs a request its parser refused with the parser's message, which quotes the raw
+    request line or header (an Authorization header, say). Keep the event, drop the quote."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg = "rejected a malformed HTTP request (%s, status %s)"
+            record.args = (type(error).__name__, error.code)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def configure_logging(
     stream: IO[str] | None = None, *, json: bool | None = None, level: int = logging.INFO
 ) -> logging.Handler:
@@ -99,6 +115,9 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    aiohttp_server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, RedactRejectedRequests) for f in aiohttp_server.filters):
+        aiohttp_server.addFilter(RedactRejectedRequests())
     return handler
 
 
