@@ -10,7 +10,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from aiohttp import web
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.config import JWT_ALGORITHMS, ConfigError, Settings, load_settings
@@ -18,11 +17,13 @@ from service.db.engine import async_url
 from service.keys import generate_private_key_pem, load_key_set
 from service.migrate import current_revision, head_revision, upgrade
 from service.web.app import create_app, handler_args
+from service.workers import WorkerFailed, run, supervise
 
 logger = logging.getLogger("rotor")
 
 EXIT_CONFIG = 2
 EXIT_DATABASE = 3
+EXIT_WORKER = 4
 SHUTDOWN_TIMEOUT = 10.0
 
 
@@ -72,7 +73,7 @@ def schema_revision(database_url: str) -> str | None:
         ) from None
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, workers: int = 1) -> None:
     keys = load_key_set(settings)
     with database(settings) as (url, embedded):
         if embedded:
@@ -85,16 +86,25 @@ def serve(settings: Settings) -> None:
                     f"{head}: run `rotor migrate` first",
                     EXIT_DATABASE,
                 )
-        app = create_app(settings, url, keys)
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            handler_args=handler_args(),
-            shutdown_timeout=SHUTDOWN_TIMEOUT,
-            access_log=None,
-            print=lambda message: logger.info("%s", message.strip()),
-        )
+
+        def serve_one() -> None:
+            run(
+                create_app(settings, url, keys),
+                host=settings.host,
+                port=settings.port,
+                shutdown_timeout=SHUTDOWN_TIMEOUT,
+                handler_args=handler_args(),
+                reuse_port=workers > 1,
+            )
+
+        if workers == 1:
+            serve_one()
+            return
+        # The database is started and migrated once, here; each worker builds its own app.
+        try:
+            supervise(workers, serve_one, SHUTDOWN_TIMEOUT)
+        except WorkerFailed as exc:
+            raise CommandError(str(exc), EXIT_WORKER) from None
 
 
 def migrate(settings: Settings, sql_only: bool) -> None:
@@ -119,10 +129,26 @@ def generate_key(alg: str, output: Path | None) -> None:
     logger.info("wrote a new %s private key to %s", alg, output)
 
 
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {raw!r}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="rotor", description="Rotor authentication service")
     commands = root.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="start the HTTP server")
+    serve_parser = commands.add_parser("serve", help="start the HTTP server")
+    serve_parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="processes sharing the port (SO_REUSEPORT); default 1, served in-process",
+    )
     migrate_parser = commands.add_parser("migrate", help="bring the database to the newest schema")
     migrate_parser.add_argument(
         "--sql", action="store_true", help="print the SQL for review instead of applying it"
@@ -148,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         settings = load_settings()
         if args.command == "serve":
-            serve(settings)
+            serve(settings, args.workers)
         elif args.command == "migrate":
             migrate(settings, args.sql)
     except ConfigError as exc:
