@@ -16,9 +16,10 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from multiprocessing.connection import wait
 from types import FrameType
+from typing import Any
 
 from aiohttp import web
 from aiohttp.web_runner import GracefulExit
@@ -61,7 +62,7 @@ def run(
     host: str,
     port: int,
     shutdown_timeout: float,
-    handler_args: dict[str, int],
+    handler_args: Mapping[str, Any],
     reuse_port: bool = False,
 ) -> None:
     """Serve `app` in this process until SIGTERM/SIGINT, then finish in-flight requests."""

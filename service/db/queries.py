@@ -2,6 +2,10 @@
 
 They never commit: the caller (service/auth.py) owns the transaction. Timestamps always come
 from the caller's injected clock, never from the database's now(), so tests control time.
+
+The two statements on the hot paths (the session lookup of every protected request and the
+refresh rotation) are plain SQL run with exec_driver_sql: building and caching a Core statement
+cost more CPU than the rest of those requests' Python (see docs/performance.md).
 """
 
 from __future__ import annotations
@@ -117,25 +121,19 @@ async def insert_session(
     )
 
 
+_SESSION_WITH_USER = """
+SELECT s.id, s.last_used_at, s.expires_at, s.revoked_at,
+    u.id AS user_id, u.email, u.created_at AS user_created_at, u.disabled_at
+FROM session s JOIN "user" u ON u.id = s.user_id
+WHERE s.id = $1 AND s.user_id = $2
+"""
+
+
 async def find_session_with_user(
     conn: AsyncConnection, session_id: uuid.UUID, user_id: uuid.UUID
 ) -> Record | None:
     """One primary-key lookup for every protected request: the session and its user."""
-    statement = (
-        select(
-            session.c.id,
-            session.c.last_used_at,
-            session.c.expires_at,
-            session.c.revoked_at,
-            user.c.id.label("user_id"),
-            user.c.email,
-            user.c.created_at.label("user_created_at"),
-            user.c.disabled_at,
-        )
-        .join(user, user.c.id == session.c.user_id)
-        .where(session.c.id == session_id, session.c.user_id == user_id)
-    )
-    return (await conn.execute(statement)).first()
+    return (await conn.exec_driver_sql(_SESSION_WITH_USER, (session_id, user_id))).first()
 
 
 async def list_live_sessions(
@@ -236,6 +234,67 @@ async def lock_refresh_token(conn: AsyncConnection, token_id: uuid.UUID) -> Reco
         .with_for_update(of=[refresh_token, session])
     )
     return (await conn.execute(statement)).first()
+
+
+# The whole rotation of a live, unspent, unexpired token in one statement (one round trip, no
+# BEGIN/COMMIT): lock the token and its session rows exactly as lock_refresh_token does, then
+# spend, insert the child and touch the session only if every check of Auth.refresh passes.
+# Data-modifying CTEs run once, in the statement's own transaction; a concurrent rotation of
+# the same token waits on the row lock and then sees it spent (FOR UPDATE re-reads the newest
+# row), so it rotates nothing. The locked row is returned either way, with child_expires_at
+# NULL when nothing was rotated.
+_ROTATE = """
+WITH locked AS (
+    SELECT rt.id, rt.verifier, rt.expires_at, rt.spent_at,
+        s.id AS session_id, s.user_id, s.last_used_at, s.expires_at AS session_expires_at,
+        s.revoked_at, u.email, u.created_at AS user_created_at, u.disabled_at
+    FROM refresh_token rt
+    JOIN session s ON s.id = rt.session_id
+    JOIN "user" u ON u.id = s.user_id
+    WHERE rt.id = $1
+    FOR UPDATE OF rt, s
+), fresh AS (
+    SELECT id, session_id, session_expires_at FROM locked
+    WHERE verifier = $2 AND spent_at IS NULL AND expires_at > $3::timestamptz
+        AND disabled_at IS NULL AND revoked_at IS NULL
+        AND session_expires_at > $3::timestamptz
+        AND last_used_at + $4::interval > $3::timestamptz
+), spent AS (
+    UPDATE refresh_token SET spent_at = $3::timestamptz
+    FROM fresh
+    WHERE refresh_token.id = fresh.id AND refresh_token.spent_at IS NULL
+    RETURNING refresh_token.id, fresh.session_id, fresh.session_expires_at
+), child AS (
+    INSERT INTO refresh_token (id, session_id, parent_id, verifier, issued_at, expires_at)
+    SELECT $5, session_id, id, $6, $3::timestamptz,
+        LEAST($3::timestamptz + $4::interval, session_expires_at)
+    FROM spent
+    RETURNING session_id, expires_at
+), touched AS (
+    UPDATE session SET last_used_at = $3::timestamptz, user_agent = $7, ip = $8::inet
+    FROM child
+    WHERE session.id = child.session_id
+)
+SELECT locked.*, (SELECT expires_at FROM child) AS child_expires_at FROM locked
+"""
+
+
+async def rotate_refresh_token(
+    conn: AsyncConnection,
+    *,
+    token_id: uuid.UUID,
+    verifier: bytes,
+    child_id: uuid.UUID,
+    child_verifier: bytes,
+    now: datetime,
+    idle_ttl: timedelta,
+    user_agent: str | None,
+    ip: str | None,
+) -> Record | None:
+    """Rotate the token if it may be rotated right now; the lock_refresh_token columns plus
+    child_expires_at (NULL: not rotated, the caller decides why), None for an unknown id."""
+    parameters = (token_id, verifier, now, idle_ttl, child_id, child_verifier, user_agent, ip)
+    return (await conn.exec_driver_sql(_ROTATE, parameters)).first()
 
 
 async def find_child(conn: AsyncConnection, parent_id: uuid.UUID) -> Record | None:
