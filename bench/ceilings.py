@@ -113,8 +113,8 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 @contextmanager
-def bare_endpoint(secret: bytes) -> Iterator[str]:
-    """bench/bare.py in its own process: the URL of its GET /v1/me."""
+def bare_endpoint(secret: bytes) -> Iterator[tuple[str, int]]:
+    """bench/bare.py in its own process: the URL of its GET /v1/me, and its PID."""
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own module
         [sys.executable, "-m", "bench.bare", str(port)],
@@ -123,7 +123,7 @@ def bare_endpoint(secret: bytes) -> Iterator[str]:
     )
     try:
         wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)

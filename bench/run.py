@@ -8,6 +8,7 @@ taken minutes apart on a machine whose speed drifts; the table shows the median 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -25,7 +26,7 @@ from typing import Any
 from bench import ceilings
 from bench.database import SLOW_USERS, Seeds, email, fresh_database, postgres_server, slow_email
 from bench.database import refresh_token as seeded_refresh_token
-from bench.server import Server, rotor_server
+from bench.server import Server, cpu_seconds, rotor_server
 from bench.wrk import Load, WrkResult, ensure_wrk
 from service.migrate import upgrade
 
@@ -45,6 +46,7 @@ class Row:
 
     name: str
     runs: list[WrkResult] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)  # server CPU per 2xx response
     ceilings: list[float] = field(default_factory=list)
     ceiling_name: str = ""
     targets: list[tuple[str, Callable[[Row], bool]]] = field(default_factory=list)
@@ -68,6 +70,10 @@ class Row:
     @property
     def errors(self) -> int:
         return sum(run.errors for run in self.runs)
+
+    @property
+    def cpu(self) -> float | None:
+        return statistics.median(self.cpu_us) if self.cpu_us else None
 
     @property
     def ratio(self) -> float | None:
@@ -133,6 +139,18 @@ class Bench:
             return [slow_email(i) for i in range(1, SLOW_USERS + 1)]
         return [email(i) for i in range(1, 1001)]
 
+    def measured(
+        self, row: Row, run: Callable[[], WrkResult], pids: list[int] | None = None
+    ) -> None:
+        """Run a scenario into `row`, with the server's CPU time per successful response."""
+        pids = pids or self.server.workers
+        before = cpu_seconds(pids)
+        result = run()
+        used = cpu_seconds(pids) - before
+        row.runs.append(result)
+        ok = result.requests - result.non2xx
+        row.cpu_us.append(used / ok * 1e6 if ok else float("nan"))
+
     def no_stalls(self) -> WrkResult:
         flood = self.load("login", self._emails(10)).start()
         time.sleep(0.5)  # let the flood fill the bcrypt threads first
@@ -166,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("p99<=30ms", lambda r: r.p99 <= 30),
             ],
         ),
+        "bare": Row("ceiling: bare aiohttp+PyJWT endpoint", note="1 process, no database"),
         "login10": Row(
             "login (bcrypt cost 10)",
             ceiling_name="bcrypt cost 10 checks/s (all cores)",
@@ -234,20 +253,21 @@ def _round(bench: Bench, rows: dict[str, Row], only: set[str] | None, url: str) 
         rows["refresh"].ceilings.append(
             ceilings.refresh_transactions_per_second(url, first, REFRESH_CEILING_CLIENTS, seconds)
         )
-        rows["refresh"].runs.append(bench.refresh())
+        bench.measured(rows["refresh"], bench.refresh)
     if wanted("me"):
         tokens = bench.me_tokens
-        with ceilings.bare_endpoint(JWT_SECRET) as bare_url:
+        with ceilings.bare_endpoint(JWT_SECRET) as (bare_url, bare_pid):
             bare = Load(bare_url, "me", tokens, connections=bench.args.connections, seconds=seconds)
-            rows["me"].ceilings.append(bare.run().ok_per_second)
-        rows["me"].runs.append(bench.me())
+            bench.measured(rows["bare"], bare.run, [bare_pid])
+            rows["me"].ceilings.append(rows["bare"].runs[-1].ok_per_second)
+        bench.measured(rows["me"], bench.me)
     if wanted("login"):
         for rounds in (10, 12):
             row = rows[f"login{rounds}"]
             row.ceilings.append(ceilings.bcrypt_per_second(rounds, seconds))
-            row.runs.append(bench.login(rounds))
+            bench.measured(row, functools.partial(bench.login, rounds))
     if wanted("no_stalls"):
-        rows["no_stalls"].runs.append(bench.no_stalls())
+        bench.measured(rows["no_stalls"], bench.no_stalls)
 
 
 def _scale(bench: Bench) -> dict[str, Any]:
@@ -295,7 +315,7 @@ def _memory(bench: Bench) -> dict[str, Any]:
 def _print_table(rows: dict[str, Row], extra: dict[str, Any]) -> None:
     header = (
         f"{'scenario':<44} {'2xx req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
-        f"{'ceiling':>8} {'ratio':>6}  targets"
+        f"{'ceiling':>8} {'ratio':>6} {'CPU us':>7}  targets"
     )
     print()
     print(header)
@@ -306,10 +326,11 @@ def _print_table(rows: dict[str, Row], extra: dict[str, Any]) -> None:
             continue
         ceiling = f"{statistics.median(row.ceilings):8.0f}" if row.ceilings else f"{'':>8}"
         ratio = f"{row.ratio:6.0%}" if row.ratio is not None else f"{'':>6}"
+        cpu = f"{row.cpu:7.0f}" if row.cpu is not None else f"{'':>7}"
         verdicts = ", ".join(f"{label} {'PASS' if ok else 'FAIL'}" for label, ok in row.verdicts())
         print(
             f"{row.name:<44} {row.ok_per_second:9.0f} {row.p50:7.1f} {row.p99:7.1f} "
-            f"{row.errors:6d} {ceiling} {ratio}  {verdicts or row.note}"
+            f"{row.errors:6d} {ceiling} {ratio} {cpu}  {verdicts or row.note}"
         )
     scale, memory = extra.get("scale"), extra.get("memory")
     if scale:
@@ -330,7 +351,8 @@ def _print_table(rows: dict[str, Row], extra: dict[str, Any]) -> None:
     else:
         print(f"{'memory: worker RSS after 100k/200k requests':<44} {'skipped (--memory)':>9}")
     print()
-    print("ceilings: medians over rounds; ratio: median of each round's scenario/ceiling")
+    print("ceilings: medians over rounds; ratio: median of each round's scenario/ceiling;")
+    print("CPU us: the server processes' CPU time per 2xx response (robust to a busy machine)")
 
 
 def _machine() -> dict[str, Any]:
@@ -383,6 +405,7 @@ def _write_json(
                 "ceiling_name": row.ceiling_name,
                 "ceilings": row.ceilings,
                 "ratio": row.ratio if row.runs else None,
+                "cpu_us_per_ok_response": row.cpu_us,
                 "targets": dict(row.verdicts()),
                 "runs": [asdict(run) for run in row.runs],
             }

@@ -4,8 +4,9 @@ They never commit: the caller (service/auth.py) owns the transaction. Timestamps
 from the caller's injected clock, never from the database's now(), so tests control time.
 
 The two statements on the hot paths (the session lookup of every protected request and the
-refresh rotation) are plain SQL run with exec_driver_sql: building and caching a Core statement
-cost more CPU than the rest of those requests' Python (see docs/performance.md).
+refresh rotation) are plain SQL run on the driver's connection: SQLAlchemy's statement building,
+execution context and result objects cost more CPU than the rest of those requests' Python
+(see docs/performance.md). The connection still comes from, and goes back to, the engine's pool.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
+import asyncpg
 from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +25,24 @@ from service.db.models import login_failure, refresh_token, session, user
 
 # A result row whose columns are read by name (row.email); SQLAlchemy types them as Any.
 Record = Row[*tuple[Any, ...]]
+
+
+async def _fetchrow(conn: AsyncConnection, sql: str, *args: object) -> Any:
+    """One statement on the pooled connection's asyncpg connection (its prepared-statement cache
+    makes this one round trip). A failure that may have left the connection in an unknown state
+    (lost socket, timeout, cancellation) invalidates it, so the pool replaces it."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None  # a checked-out pool connection always has one
+    try:
+        return await driver.fetchrow(sql, *args)
+    except asyncpg.PostgresError as exc:
+        if isinstance(exc, asyncpg.PostgresConnectionError):
+            await conn.invalidate()
+        raise
+    except BaseException:
+        await conn.invalidate()
+        raise
+
 
 # --- users -----------------------------------------------------------------------------------
 
@@ -121,6 +141,17 @@ async def insert_session(
     )
 
 
+class SessionWithUser(NamedTuple):
+    id: uuid.UUID
+    last_used_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    user_id: uuid.UUID
+    email: str
+    user_created_at: datetime
+    disabled_at: datetime | None
+
+
 _SESSION_WITH_USER = """
 SELECT s.id, s.last_used_at, s.expires_at, s.revoked_at,
     u.id AS user_id, u.email, u.created_at AS user_created_at, u.disabled_at
@@ -131,9 +162,10 @@ WHERE s.id = $1 AND s.user_id = $2
 
 async def find_session_with_user(
     conn: AsyncConnection, session_id: uuid.UUID, user_id: uuid.UUID
-) -> Record | None:
+) -> SessionWithUser | None:
     """One primary-key lookup for every protected request: the session and its user."""
-    return (await conn.exec_driver_sql(_SESSION_WITH_USER, (session_id, user_id))).first()
+    record = await _fetchrow(conn, _SESSION_WITH_USER, session_id, user_id)
+    return None if record is None else SessionWithUser(**record)
 
 
 async def list_live_sessions(
@@ -279,6 +311,24 @@ SELECT locked.*, (SELECT expires_at FROM child) AS child_expires_at FROM locked
 """
 
 
+class Rotation(NamedTuple):
+    """The locked row of lock_refresh_token, and the child's expiry if it was rotated."""
+
+    id: uuid.UUID
+    verifier: bytes
+    expires_at: datetime
+    spent_at: datetime | None
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    last_used_at: datetime
+    session_expires_at: datetime
+    revoked_at: datetime | None
+    email: str
+    user_created_at: datetime
+    disabled_at: datetime | None
+    child_expires_at: datetime | None
+
+
 async def rotate_refresh_token(
     conn: AsyncConnection,
     *,
@@ -290,11 +340,13 @@ async def rotate_refresh_token(
     idle_ttl: timedelta,
     user_agent: str | None,
     ip: str | None,
-) -> Record | None:
-    """Rotate the token if it may be rotated right now; the lock_refresh_token columns plus
-    child_expires_at (NULL: not rotated, the caller decides why), None for an unknown id."""
-    parameters = (token_id, verifier, now, idle_ttl, child_id, child_verifier, user_agent, ip)
-    return (await conn.exec_driver_sql(_ROTATE, parameters)).first()
+) -> Rotation | None:
+    """Rotate the token if it may be rotated right now; the locked row with child_expires_at
+    None when it was not rotated (the caller decides why), None for an unknown id."""
+    record = await _fetchrow(
+        conn, _ROTATE, token_id, verifier, now, idle_ttl, child_id, child_verifier, user_agent, ip
+    )
+    return None if record is None else Rotation(**record)
 
 
 async def find_child(conn: AsyncConnection, parent_id: uuid.UUID) -> Record | None:
