@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,17 +19,22 @@ from pathlib import Path
 
 from bench.database import PASSWORD, pg_env
 from service.passwords import hash_password_sync, verify_password_sync
+from service.web.app import BCRYPT_NICENESS
 
 HERE = Path(__file__).resolve().parent
 
 
 def bcrypt_per_second(rounds: int, seconds: float) -> float:
-    """Password checks per second on one thread per core (bcrypt releases the GIL)."""
+    """Password checks per second on one thread per core (bcrypt releases the GIL), at the
+    niceness of the server's bcrypt threads: on a quiet machine that changes nothing, on a
+    shared one it compares like with like."""
     stored = hash_password_sync(PASSWORD, rounds)
     threads = os.cpu_count() or 1
     deadline = time.monotonic() + seconds
 
     def work() -> int:
+        if sys.platform == "linux":
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BCRYPT_NICENESS)
         done = 0
         while time.monotonic() < deadline or done == 0:
             verify_password_sync(PASSWORD, stored)

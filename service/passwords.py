@@ -14,9 +14,17 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import bcrypt
+
+from service.errors import ServiceUnavailable
+
+T = TypeVar("T")
+# Seconds a client is asked to wait when every bcrypt slot is taken: about one hash at cost 12.
+BUSY_RETRY_AFTER = 1
 
 SCHEME = "bcrypt-hmac-sha256"
 _PREHASH_KEY = b"rotor-password-v1"
@@ -52,20 +60,40 @@ def rounds_of(stored: str) -> int | None:
 
 
 class PasswordHasher:
-    """Async bcrypt on a dedicated thread pool (bcrypt releases the GIL while it works)."""
+    """Async bcrypt on a dedicated thread pool (bcrypt releases the GIL while it works).
 
-    def __init__(self, rounds: int, executor: ThreadPoolExecutor) -> None:
+    At most `max_pending` hashes run or wait at once; beyond that a request is refused at once
+    with ServiceUnavailable (503, Retry-After) instead of queueing: under a login flood the
+    latency of the accepted logins stays bounded (about max_pending / threads hash times) and
+    the refused ones cost no CPU, while the threads stay busy.
+    """
+
+    def __init__(
+        self, rounds: int, executor: ThreadPoolExecutor, max_pending: int | None = None
+    ) -> None:
         self.rounds = rounds
         self._executor = executor
+        self._max_pending = max_pending
+        self._pending = 0
         self._dummy_hash: str | None = None
 
+    async def _run(self, work: Callable[..., T], *args: object) -> T:
+        if self._max_pending is not None and self._pending >= self._max_pending:
+            raise ServiceUnavailable(
+                "Too many password checks in progress; try again shortly.",
+                retry_after=BUSY_RETRY_AFTER,
+            )
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
+        finally:
+            self._pending -= 1
+
     async def hash(self, password: str) -> str:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, hash_password_sync, password, self.rounds)
+        return await self._run(hash_password_sync, password, self.rounds)
 
     async def verify(self, password: str, stored: str) -> bool:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, verify_password_sync, password, stored)
+        return await self._run(verify_password_sync, password, stored)
 
     async def verify_nothing(self, password: str) -> None:
         """Spend the same bcrypt work as `verify` for an account that does not exist, so the

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,6 +22,10 @@ from service.web.handlers import routes
 from service.web.middlewares import error_middleware
 
 MAX_BODY_BYTES = 64 * 1024
+# Hashes running or waiting per bcrypt thread before logins get 503 (see PasswordHasher).
+BCRYPT_PENDING_PER_THREAD = 2
+# Niceness of the bcrypt threads (0 is the loop's; 10 gives them about a tenth of its weight).
+BCRYPT_NICENESS = 10
 # Request lines and single headers up to 16 KiB are served under the contract's rules.
 MAX_HEADER_BYTES = 16 * 1024
 
@@ -39,8 +45,13 @@ def create_app(
     async def resources(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings, database_url)
         # bcrypt releases the GIL, so one thread per core uses every core without oversubscribing.
-        executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="bcrypt")
-        hasher = PasswordHasher(settings.bcrypt_rounds, executor)
+        threads = os.cpu_count() or 1
+        executor = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="bcrypt", initializer=_lower_priority
+        )
+        hasher = PasswordHasher(
+            settings.bcrypt_rounds, executor, max_pending=BCRYPT_PENDING_PER_THREAD * threads
+        )
         access_tokens = AccessTokens(keys, settings.issuer, settings.audience)
         app[ENGINE] = engine
         app[AUTH] = Auth(engine, settings, access_tokens, hasher, clock)
@@ -52,6 +63,13 @@ def create_app(
 
     app.cleanup_ctx.append(resources)
     return app
+
+
+def _lower_priority() -> None:
+    """Run this bcrypt thread at a lower CPU priority than the event loop (Linux: nice applies
+    per thread), so a login flood cannot delay the loop's short requests."""
+    if sys.platform == "linux":
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BCRYPT_NICENESS)
 
 
 def handler_args() -> dict[str, int]:
