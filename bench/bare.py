@@ -11,8 +11,6 @@ import jwt
 import orjson
 from aiohttp import web
 
-from service.workers import new_event_loop
-
 
 def make_app(secret: bytes) -> web.Application:
     async def me(request: web.Request) -> web.Response:
@@ -36,7 +34,6 @@ if __name__ == "__main__":
         make_app(os.environ["BENCH_JWT_SECRET"].encode()),
         host="127.0.0.1",
         port=int(sys.argv[1]),
-        loop=new_event_loop(),
         access_log=None,
         print=None,
     )
