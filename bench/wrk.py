@@ -68,7 +68,6 @@ class Load:
         connections: int,
         seconds: float,
         threads: int = 2,
-        limit_per_thread: int = 0,
         timeout_s: int = 30,
     ) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="rotor-wrk-"))
@@ -91,7 +90,6 @@ class Load:
             "BENCH_RESULT": str(self._result),
             "BENCH_DATA": str(self._dir / "data"),
             "BENCH_THREADS": str(threads),
-            "BENCH_LIMIT": str(limit_per_thread),
         }
         self._process: subprocess.Popen[str] | None = None
 

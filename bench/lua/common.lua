@@ -1,6 +1,6 @@
 -- Shared by every scenario (bench/wrk.py puts it in front of the scenario's script).
 -- Environment: BENCH_RESULT (the JSON file done() writes), BENCH_DATA (the scenario's lines),
--- BENCH_THREADS (wrk's -t), BENCH_LIMIT (requests per thread before it stops; 0: no limit).
+-- BENCH_THREADS (wrk's -t).
 -- Each thread keeps a pool of its own lines of the data file: thread k of n takes lines k, k+n,
 -- k+2n... so no two threads (and, for refresh, no two connections) ever share a line.
 
@@ -29,8 +29,6 @@ function init(args)
   non2xx = 0
   status_503 = 0
   backoff = 0
-  sent = 0
-  limit = tonumber(os.getenv("BENCH_LIMIT") or "0")
   scenario_init(os.getenv("BENCH_DATA"))
 end
 
@@ -53,10 +51,6 @@ function bench_count(status, body)
       status_503 = status_503 + 1
       backoff = backoff + 1
     end
-  end
-  sent = sent + 1
-  if limit > 0 and sent >= limit then
-    wrk.thread:stop()
   end
 end
 
