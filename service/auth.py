@@ -137,6 +137,8 @@ class Auth:
         device_name: str | None = None,
         platform: str | None = None,
     ) -> IssuedTokens:
+        # Under a login flood, refuse before the throttle and user lookups cost a round trip.
+        self._hasher.ensure_capacity()
         throttle_keys = self._throttle_keys(email, client)
         async with self._engine.connect() as conn:
             await self._check_throttle(conn, throttle_keys)

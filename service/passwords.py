@@ -77,12 +77,17 @@ class PasswordHasher:
         self._pending = 0
         self._dummy_hash: str | None = None
 
-    async def _run(self, work: Callable[..., T], *args: object) -> T:
+    def ensure_capacity(self) -> None:
+        """Raise ServiceUnavailable now if a hash would be refused: lets a use case refuse before
+        doing any database work for a request that cannot be served."""
         if self._max_pending is not None and self._pending >= self._max_pending:
             raise ServiceUnavailable(
                 "Too many password checks in progress; try again shortly.",
                 retry_after=BUSY_RETRY_AFTER,
             )
+
+    async def _run(self, work: Callable[..., T], *args: object) -> T:
+        self.ensure_capacity()
         self._pending += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)

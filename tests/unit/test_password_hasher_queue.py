@@ -39,11 +39,14 @@ async def test_refuses_beyond_max_pending_then_accepts_again(
     assert refused.value.retry_after == BUSY_RETRY_AFTER
     with pytest.raises(ServiceUnavailable):
         await hasher.verify_nothing(PASSWORD)
+    with pytest.raises(ServiceUnavailable):
+        hasher.ensure_capacity()
     release.set()
     blocker.result()
     assert await first is True
     assert (await second).startswith("bcrypt-hmac-sha256$")
     # The slots are free again.
+    hasher.ensure_capacity()
     assert await hasher.verify(PASSWORD, stored) is True
 
 
