@@ -147,6 +147,9 @@ class Auth:
         observer: AuthObserver | None = None,
     ) -> None:
         self._engine = engine
+        # Single statements that need no transaction around them (the refresh fast path, the
+        # session lookup of protected routes): no BEGIN and ROLLBACK/COMMIT round trips.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._settings = settings
         self._access_tokens = access_tokens
         self._hasher = hasher
@@ -173,6 +176,8 @@ class Auth:
         device_name: str | None = None,
         platform: str | None = None,
     ) -> IssuedTokens:
+        # Under a login flood, refuse before the throttle and user lookups cost a round trip.
+        self._hasher.ensure_capacity()
         throttle_keys = self._throttle_keys(email, client)
         async with self._engine.connect() as conn:
             try:
@@ -390,6 +395,40 @@ class Auth:
         presented = RefreshToken.parse(raw_token) if raw_token is not None else None
         if presented is None:
             raise InvalidGrant()
+        # The common case, a live token presented once, in one statement (one round trip).
+        now = self._clock()
+        child = presented.child(uuid.uuid4())
+        async with self._autocommit.connect() as conn:
+            row = await queries.rotate_refresh_token(
+                conn,
+                token_id=presented.id,
+                verifier=presented.verifier,
+                child_id=child.id,
+                child_verifier=child.verifier,
+                now=now,
+                idle_ttl=self._idle,
+                user_agent=client.user_agent,
+                ip=client.ip,
+            )
+        if row is None:
+            raise InvalidGrant()
+        if row.child_expires_at is not None:
+            tokens = self._issue(
+                _locked_user(row),
+                row.session_id,
+                child,
+                row.child_expires_at,
+                row.session_expires_at,
+                now,
+            )
+            return tokens, "rotated"
+        # Not rotated: a spent token (grace retry or reuse), or one that fails a check. The
+        # transaction below decides which, under the same row locks.
+        return await self._refresh_locked(presented, client)
+
+    async def _refresh_locked(
+        self, presented: RefreshToken, client: ClientInfo
+    ) -> tuple[IssuedTokens, RefreshOutcome]:
         async with self._engine.begin() as conn:
             now = self._clock()
             row = await queries.lock_refresh_token(conn, presented.id)
@@ -489,7 +528,7 @@ class Auth:
     async def authenticate(self, token: str | None) -> Principal:
         """A valid access token whose session is still live; revocation is immediate."""
         claims = self.verify_access_token(token)
-        async with self._engine.connect() as conn:
+        async with self._autocommit.connect() as conn:
             row = await queries.find_session_with_user(conn, claims.session_id, claims.user_id)
         now = self._clock()
         if (

@@ -8,10 +8,10 @@ import asyncio
 import logging
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 
-from aiohttp import web
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -21,15 +21,18 @@ from service.config import JWT_ALGORITHMS, ConfigError, Settings, load_settings
 from service.db.engine import async_url, create_engine
 from service.keys import generate_private_key_pem, load_key_set
 from service.logs import configure_logging
+from service.metrics_workers import multiprocess_directory, worker_exited
 from service.migrate import current_revision, head_revision, upgrade
 from service.pruning import PruneCounts, Pruner
-from service.web.app import create_app
+from service.web.app import create_app, handler_args
+from service.workers import WorkerFailed, run, supervise
 
 logger = logging.getLogger("rotor")
 
 EXIT_REJECTED = 1
 EXIT_CONFIG = 2
 EXIT_DATABASE = 3
+EXIT_WORKER = 4
 # On SIGTERM, in-flight requests get this long to finish before they are cancelled (their
 # transactions roll back), then the pool closes and the process exits 0: all within the 10 s
 # that `docker stop` waits before SIGKILL.
@@ -123,24 +126,40 @@ def require_current_schema(url: str) -> None:
         )
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, workers: int = 1) -> None:
     keys = load_key_set(settings)
     with database(settings) as (url, embedded):
         if embedded:
             upgrade(url)
         else:
             require_current_schema(url)
-        app = create_app(settings, url, keys)
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            # aiohttp waits this long for in-flight handlers, then as long again (having only
-            # cancelled their body reads) before it cancels them: half, to keep the total.
-            shutdown_timeout=SHUTDOWN_TIMEOUT / 2,
-            access_log=None,
-            print=lambda message: logger.info("%s", message.strip()),
-        )
+
+        def serve_one() -> None:
+            run(
+                create_app(settings, url, keys),
+                host=settings.host,
+                port=settings.port,
+                # aiohttp waits this long for in-flight handlers, then as long again (having only
+                # cancelled their body reads) before it cancels them: half, to keep the total.
+                shutdown_timeout=SHUTDOWN_TIMEOUT / 2,
+                handler_args=handler_args(),
+                reuse_port=workers > 1,
+            )
+
+        if workers == 1:
+            serve_one()
+            return
+        # The database is started and migrated once, here; each worker builds its own app.
+        with ExitStack() as stack:
+            on_exit = None
+            if settings.metrics:
+                # Every worker writes its metrics where a scrape of any one of them reads all.
+                folder = stack.enter_context(multiprocess_directory(settings.data_dir))
+                on_exit = partial(worker_exited, path=folder)
+            try:
+                supervise(workers, serve_one, SHUTDOWN_TIMEOUT, on_exit)
+            except WorkerFailed as exc:
+                raise CommandError(str(exc), EXIT_WORKER) from None
 
 
 def migrate(settings: Settings, sql_only: bool) -> None:
@@ -204,10 +223,26 @@ def generate_key(alg: str, output: Path | None) -> None:
     logger.info("wrote a new %s private key to %s", alg, output)
 
 
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {raw!r}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="rotor", description="Rotor authentication service")
     commands = root.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="start the HTTP server")
+    serve_parser = commands.add_parser("serve", help="start the HTTP server")
+    serve_parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="processes sharing the port (SO_REUSEPORT); default 1, served in-process",
+    )
     migrate_parser = commands.add_parser("migrate", help="bring the database to the newest schema")
     migrate_parser.add_argument(
         "--sql", action="store_true", help="print the SQL for review instead of applying it"
@@ -244,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         settings = load_settings()
         if args.command == "serve":
-            serve(settings)
+            serve(settings, args.workers)
         elif args.command == "migrate":
             migrate(settings, args.sql)
         elif args.command == "import-users":

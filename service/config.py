@@ -60,6 +60,9 @@ class Settings:
     db_statement_timeout: float = 5.0
     # False behind PgBouncer in transaction mode (see service/db/engine.py).
     db_prepared_statement_cache: bool = True
+    # Password hashes running or waiting per bcrypt thread; beyond that, 503 with Retry-After
+    # (bounds login latency under a flood: about this many hash times at worst).
+    bcrypt_queue_per_thread: int = 8
     metrics: bool = False
     event_retention_days: int = 90
     # Seconds between in-server prune runs; None (unset or 0) leaves pruning to `rotor prune`.
@@ -199,6 +202,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     take("db_connect_timeout", "ROTOR_DB_CONNECT_TIMEOUT", _positive_float)
     take("db_statement_timeout", "ROTOR_DB_STATEMENT_TIMEOUT", _positive_float)
     take("db_prepared_statement_cache", "ROTOR_DB_PREPARED_STATEMENT_CACHE", _boolean)
+    take("bcrypt_queue_per_thread", "ROTOR_BCRYPT_QUEUE_PER_THREAD", _integer(1, 10_000))
     take("metrics", "AUTH_METRICS", _boolean)
     take("event_retention_days", "AUTH_EVENT_RETENTION", _integer(1, 36_500))
     take("prune_interval", "AUTH_PRUNE_INTERVAL", _prune_interval)

@@ -5,15 +5,12 @@ many apps in one process). With several worker processes, prometheus-client's mu
 keeps every worker's values in memory-mapped files under PROMETHEUS_MULTIPROC_DIR and a scrape of
 any worker merges them all. That variable must be set before prometheus_client is first imported
 in a worker, which is why the web layer imports this module only when metrics are on, and why
-`multiprocess_directory` (called by `rotor serve` before it starts workers) sets it.
+`service.metrics_workers.multiprocess_directory` (called by `rotor serve` before it starts
+workers, without importing prometheus_client) sets it.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +27,12 @@ from prometheus_client import (
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.metrics_workers import (
+    MULTIPROC_ENV,
+    configured_multiprocess_dir,
+    multiprocess_directory,
+    worker_exited,
+)
 from service.observer import (
     LOGIN_OUTCOMES,
     REFRESH_OUTCOMES,
@@ -38,7 +41,6 @@ from service.observer import (
     RefreshOutcome,
 )
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # bcrypt at cost 10..14 takes tens of milliseconds to about a second.
 BCRYPT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -135,34 +137,11 @@ def render_multiprocess(path: Path) -> bytes:
     return generate_latest(registry)
 
 
-def configured_multiprocess_dir() -> Path | None:
-    """The directory of multiprocess mode, when this process runs in it."""
-    raw = os.environ.get(MULTIPROC_ENV)
-    return Path(raw) if raw else None
-
-
-@contextmanager
-def multiprocess_directory(data_dir: Path) -> Iterator[Path]:
-    """For `rotor serve --workers N` with metrics on: an empty `<data_dir>/metrics`, exported as
-    PROMETHEUS_MULTIPROC_DIR to the workers started inside the block, removed afterwards.
-
-    Values from a previous run must not leak into this one, so the folder is emptied first.
-    """
-    path = data_dir.resolve() / "metrics"
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True, mode=0o700)
-    previous = os.environ.get(MULTIPROC_ENV)
-    os.environ[MULTIPROC_ENV] = str(path)
-    try:
-        yield path
-    finally:
-        if previous is None:
-            os.environ.pop(MULTIPROC_ENV, None)
-        else:
-            os.environ[MULTIPROC_ENV] = previous
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def worker_exited(pid: int, path: Path) -> None:
-    """Call when a worker process ends: its live gauges (pool in use) stop counting."""
-    multiprocess.mark_process_dead(pid, str(path))  # type: ignore[no-untyped-call]
+__all__ = [
+    "MULTIPROC_ENV",
+    "Metrics",
+    "configured_multiprocess_dir",
+    "multiprocess_directory",
+    "render_multiprocess",
+    "worker_exited",
+]

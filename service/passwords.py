@@ -19,7 +19,11 @@ from typing import TypeVar
 import bcrypt
 
 from service import hash_schemes
+from service.errors import ServiceUnavailable
 from service.hash_schemes import ROTOR
+
+# Seconds a client is asked to wait when every bcrypt slot is taken: about one hash at cost 12.
+BUSY_RETRY_AFTER = 1
 
 T = TypeVar("T")
 # Told how long each bcrypt call took: ("hash" | "verify", seconds). Metrics use it.
@@ -67,20 +71,38 @@ def is_current(stored: str, rounds: int) -> bool:
 
 
 class PasswordHasher:
-    """Async bcrypt on a dedicated thread pool (bcrypt releases the GIL while it works)."""
+    """Async bcrypt on a dedicated thread pool (bcrypt releases the GIL while it works).
+
+    At most `max_pending` hashes run or wait at once; beyond that a request is refused at once
+    with ServiceUnavailable (503, Retry-After) instead of queueing: under a login flood the
+    latency of the accepted logins stays bounded (about max_pending / threads hash times) and
+    the refused ones cost no CPU, while the threads stay busy.
+    """
 
     def __init__(
         self,
         rounds: int,
         executor: ThreadPoolExecutor,
         on_duration: DurationCallback | None = None,
+        max_pending: int | None = None,
     ) -> None:
         self.rounds = rounds
         self._executor = executor
+        self._max_pending = max_pending
+        self._pending = 0
         self._dummy_hash: str | None = None
         self._on_duration = on_duration
         # How long verifying a current hash takes here (the latest measurement).
         self._current_seconds: float | None = None
+
+    def ensure_capacity(self) -> None:
+        """Raise ServiceUnavailable now if a hash would be refused: lets a use case refuse before
+        doing any database work for a request that cannot be served."""
+        if self._max_pending is not None and self._pending >= self._max_pending:
+            raise ServiceUnavailable(
+                "Too many password checks in progress; try again shortly.",
+                retry_after=BUSY_RETRY_AFTER,
+            )
 
     async def hash(self, password: str) -> str:
         hashed, _ = await self._timed("hash", lambda: hash_password_sync(password, self.rounds))
@@ -116,8 +138,13 @@ class PasswordHasher:
             result = work()
             return result, time.perf_counter() - started
 
-        loop = asyncio.get_running_loop()
-        result, seconds = await loop.run_in_executor(self._executor, run)
+        self.ensure_capacity()
+        self._pending += 1
+        try:
+            loop = asyncio.get_running_loop()
+            result, seconds = await loop.run_in_executor(self._executor, run)
+        finally:
+            self._pending -= 1
         if self._on_duration is not None:
             self._on_duration(operation, seconds)
         return result, seconds

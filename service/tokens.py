@@ -17,11 +17,12 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import jwt
 
 from service.errors import InvalidToken
-from service.keys import KeySet
+from service.keys import Key, KeySet
 
 _REFRESH_TOKEN = re.compile(r"^([0-9a-f]{32})\.([A-Za-z0-9_-]{43})$")
 _SECRET_BYTES = 32
@@ -109,27 +110,44 @@ class AccessTokens:
         headers = {"typ": ACCESS_TOKEN_TYPE, "kid": key.kid}
         return jwt.encode(claims, key.private, algorithm=key.alg, headers=headers)
 
+    def _decode(self, token: str, key: Key) -> dict[str, Any]:
+        """Signature (with `key`, only its algorithm), issuer, audience and required claims."""
+        decoded: dict[str, Any] = jwt.decode_complete(
+            token,
+            key.public,
+            algorithms=[key.alg],
+            audience=self._audience,
+            issuer=self._issuer,
+            # Expiry is checked by verify() against the injected clock, not time.time().
+            options={
+                "require": _REQUIRED_CLAIMS,
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
+        )
+        return decoded
+
     def verify(self, token: str, now: datetime) -> AccessClaims:
         """The claims of a valid token; raises InvalidToken for anything else."""
         try:
-            header = jwt.get_unverified_header(token)
-            key = self._keys.verification_key(header.get("kid"), header.get("alg"))
-            if key is None or header.get("typ") != ACCESS_TOKEN_TYPE:
+            keys = self._keys.verification
+            if len(keys) == 1:
+                # One key (the usual case): parse the token once, then check its header.
+                key = keys[0]
+                decoded = self._decode(token, key)
+                header = decoded["header"]
+                if header.get("kid") != key.kid or header.get("alg") != key.alg:
+                    raise InvalidToken()
+            else:
+                header = jwt.get_unverified_header(token)
+                found = self._keys.verification_key(header.get("kid"), header.get("alg"))
+                if found is None:
+                    raise InvalidToken()
+                decoded = self._decode(token, found)
+            if header.get("typ") != ACCESS_TOKEN_TYPE:
                 raise InvalidToken()
-            claims = jwt.decode(
-                token,
-                key.public,
-                algorithms=[key.alg],
-                audience=self._audience,
-                issuer=self._issuer,
-                # Expiry is checked below against the injected clock, not time.time().
-                options={
-                    "require": _REQUIRED_CLAIMS,
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                },
-            )
+            claims = decoded["payload"]
             expires_at = claims["exp"]
             issued_at = claims["iat"]
             if not isinstance(expires_at, int) or not isinstance(issued_at, int):

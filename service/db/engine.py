@@ -17,6 +17,9 @@ def async_url(database_url: str) -> str:
     return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+CLIENT_CHECK_INTERVAL_MS = 1000
+
+
 def _unique_statement_name() -> str:
     return f"__rotor_{uuid.uuid4().hex}__"
 
@@ -32,6 +35,10 @@ def create_engine(settings: Settings, database_url: str) -> AsyncEngine:
             "statement_timeout": str(statement_timeout_ms),
             # A transaction left open by a stuck client must not hold row locks for long.
             "idle_in_transaction_session_timeout": str(statement_timeout_ms * 3),
+            # A statement whose client has gone (a worker killed or shut down while it waited on
+            # a lock) is aborted within a second instead of running, and committing, later.
+            # PostgreSQL 14+.
+            "client_connection_check_interval": str(CLIENT_CHECK_INTERVAL_MS),
         },
     }
     if not settings.db_prepared_statement_cache:

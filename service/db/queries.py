@@ -2,6 +2,11 @@
 
 They never commit: the caller (service/auth.py) owns the transaction. Timestamps always come
 from the caller's injected clock, never from the database's now(), so tests control time.
+
+The two statements on the hot paths (the session lookup of every protected request and the
+refresh rotation) are plain SQL run on the driver's connection: SQLAlchemy's statement building,
+execution context and result objects cost more CPU than the rest of those requests' Python
+(see docs/performance.md). The connection still comes from, and goes back to, the engine's pool.
 """
 
 from __future__ import annotations
@@ -9,8 +14,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
+import asyncpg
 from sqlalchemy import (
     DateTime,
     Row,
@@ -33,6 +39,24 @@ from service.db.models import auth_event, login_failure, refresh_token, session,
 
 # A result row whose columns are read by name (row.email); SQLAlchemy types them as Any.
 Record = Row[*tuple[Any, ...]]
+
+
+async def _fetchrow(conn: AsyncConnection, sql: str, *args: object) -> Any:
+    """One statement on the pooled connection's asyncpg connection (its prepared-statement cache
+    makes this one round trip). A failure that may have left the connection in an unknown state
+    (lost socket, timeout, cancellation) invalidates it, so the pool replaces it."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None  # a checked-out pool connection always has one
+    try:
+        return await driver.fetchrow(sql, *args)
+    except asyncpg.PostgresError as exc:
+        if isinstance(exc, asyncpg.PostgresConnectionError):
+            await conn.invalidate()
+        raise
+    except BaseException:
+        await conn.invalidate()
+        raise
+
 
 # --- users -----------------------------------------------------------------------------------
 
@@ -133,25 +157,31 @@ async def insert_session(
     )
 
 
+class SessionWithUser(NamedTuple):
+    id: uuid.UUID
+    last_used_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    user_id: uuid.UUID
+    email: str
+    user_created_at: datetime
+    disabled_at: datetime | None
+
+
+_SESSION_WITH_USER = """
+SELECT s.id, s.last_used_at, s.expires_at, s.revoked_at,
+    u.id AS user_id, u.email, u.created_at AS user_created_at, u.disabled_at
+FROM session s JOIN "user" u ON u.id = s.user_id
+WHERE s.id = $1 AND s.user_id = $2
+"""
+
+
 async def find_session_with_user(
     conn: AsyncConnection, session_id: uuid.UUID, user_id: uuid.UUID
-) -> Record | None:
+) -> SessionWithUser | None:
     """One primary-key lookup for every protected request: the session and its user."""
-    statement = (
-        select(
-            session.c.id,
-            session.c.last_used_at,
-            session.c.expires_at,
-            session.c.revoked_at,
-            user.c.id.label("user_id"),
-            user.c.email,
-            user.c.created_at.label("user_created_at"),
-            user.c.disabled_at,
-        )
-        .join(user, user.c.id == session.c.user_id)
-        .where(session.c.id == session_id, session.c.user_id == user_id)
-    )
-    return (await conn.execute(statement)).first()
+    record = await _fetchrow(conn, _SESSION_WITH_USER, session_id, user_id)
+    return None if record is None else SessionWithUser(**record)
 
 
 async def list_live_sessions(
@@ -263,6 +293,87 @@ async def lock_refresh_token(conn: AsyncConnection, token_id: uuid.UUID) -> Reco
         .with_for_update(of=[refresh_token, session])
     )
     return (await conn.execute(statement)).first()
+
+
+# The whole rotation of a live, unspent, unexpired token in one statement (one round trip, no
+# BEGIN/COMMIT): lock the token and its session rows exactly as lock_refresh_token does, then
+# spend, insert the child and touch the session only if every check of Auth.refresh passes.
+# Data-modifying CTEs run once, in the statement's own transaction; a concurrent rotation of
+# the same token waits on the row lock and then sees it spent (FOR UPDATE re-reads the newest
+# row), so it rotates nothing. The locked row is returned either way, with child_expires_at
+# NULL when nothing was rotated.
+_ROTATE = """
+WITH locked AS (
+    SELECT rt.id, rt.verifier, rt.expires_at, rt.spent_at,
+        s.id AS session_id, s.user_id, s.last_used_at, s.expires_at AS session_expires_at,
+        s.revoked_at, u.email, u.created_at AS user_created_at, u.disabled_at
+    FROM refresh_token rt
+    JOIN session s ON s.id = rt.session_id
+    JOIN "user" u ON u.id = s.user_id
+    WHERE rt.id = $1
+    FOR UPDATE OF rt, s
+), fresh AS (
+    SELECT id, session_id, session_expires_at FROM locked
+    WHERE verifier = $2 AND spent_at IS NULL AND expires_at > $3::timestamptz
+        AND disabled_at IS NULL AND revoked_at IS NULL
+        AND session_expires_at > $3::timestamptz
+        AND last_used_at + $4::interval > $3::timestamptz
+), spent AS (
+    UPDATE refresh_token SET spent_at = $3::timestamptz
+    FROM fresh
+    WHERE refresh_token.id = fresh.id AND refresh_token.spent_at IS NULL
+    RETURNING refresh_token.id, fresh.session_id, fresh.session_expires_at
+), child AS (
+    INSERT INTO refresh_token (id, session_id, parent_id, verifier, issued_at, expires_at)
+    SELECT $5, session_id, id, $6, $3::timestamptz,
+        LEAST($3::timestamptz + $4::interval, session_expires_at)
+    FROM spent
+    RETURNING session_id, expires_at
+), touched AS (
+    UPDATE session SET last_used_at = $3::timestamptz, user_agent = $7, ip = $8::inet
+    FROM child
+    WHERE session.id = child.session_id
+)
+SELECT locked.*, (SELECT expires_at FROM child) AS child_expires_at FROM locked
+"""
+
+
+class Rotation(NamedTuple):
+    """The locked row of lock_refresh_token, and the child's expiry if it was rotated."""
+
+    id: uuid.UUID
+    verifier: bytes
+    expires_at: datetime
+    spent_at: datetime | None
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    last_used_at: datetime
+    session_expires_at: datetime
+    revoked_at: datetime | None
+    email: str
+    user_created_at: datetime
+    disabled_at: datetime | None
+    child_expires_at: datetime | None
+
+
+async def rotate_refresh_token(
+    conn: AsyncConnection,
+    *,
+    token_id: uuid.UUID,
+    verifier: bytes,
+    child_id: uuid.UUID,
+    child_verifier: bytes,
+    now: datetime,
+    idle_ttl: timedelta,
+    user_agent: str | None,
+    ip: str | None,
+) -> Rotation | None:
+    """Rotate the token if it may be rotated right now; the locked row with child_expires_at
+    None when it was not rotated (the caller decides why), None for an unknown id."""
+    record = await _fetchrow(
+        conn, _ROTATE, token_id, verifier, now, idle_ttl, child_id, child_verifier, user_agent, ip
+    )
+    return None if record is None else Rotation(**record)
 
 
 async def find_child(conn: AsyncConnection, parent_id: uuid.UUID) -> Record | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
+import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,6 +30,8 @@ from service.web.middlewares import error_middleware, request_log_middleware
 from service.web.openapi import document_json
 
 MAX_BODY_BYTES = 64 * 1024
+# Niceness of the bcrypt threads (0 is the loop's; 10 gives them about a tenth of its weight).
+BCRYPT_NICENESS = 10
 MAX_HEADER_BYTES = 16 * 1024
 # 16 KiB of headers may be many short ones; the shortest header line ("a:" CRLF) is 4 bytes.
 MAX_HEADERS = MAX_HEADER_BYTES // 4
@@ -71,8 +75,16 @@ def create_app(
     async def resources(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings, database_url)
         # bcrypt releases the GIL, so one thread per core uses every core without oversubscribing.
-        executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="bcrypt")
-        hasher = PasswordHasher(settings.bcrypt_rounds, executor, on_duration=bcrypt_timer)
+        threads = os.cpu_count() or 1
+        executor = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="bcrypt", initializer=_lower_priority
+        )
+        hasher = PasswordHasher(
+            settings.bcrypt_rounds,
+            executor,
+            on_duration=bcrypt_timer,
+            max_pending=settings.bcrypt_queue_per_thread * threads,
+        )
         access_tokens = AccessTokens(keys, settings.issuer, settings.audience)
         if metrics is not None:
             metrics.instrument_pool(engine)
@@ -102,6 +114,13 @@ def create_app(
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.append(periodic_pruning)
     return app
+
+
+def _lower_priority() -> None:
+    """Run this bcrypt thread at a lower CPU priority than the event loop (Linux: nice applies
+    per thread), so a login flood cannot delay the loop's short requests."""
+    if sys.platform == "linux":
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BCRYPT_NICENESS)
 
 
 def handler_args() -> dict[str, int]:

@@ -1,0 +1,1 @@
+"""Rotor's benchmark: `python -m bench` (see docs/performance.md)."""

@@ -1,0 +1,113 @@
+"""`python -m bench.explain [--sessions N]`: EXPLAIN (ANALYZE, BUFFERS) of the hot queries on a
+fresh database seeded like the benchmark's (each inside a transaction that is rolled back).
+
+The refresh rotation and the session lookup are the service's own SQL text (service/db/
+queries.py); the login lookups mirror its Core statements as the compiler renders them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+from bench.database import (
+    Seeds,
+    _md5_uuid,
+    fresh_database,
+    libpq,
+    postgres_server,
+    refresh_token,
+)
+from bench.run import JWT_SECRET
+from service.db import queries
+from service.migrate import upgrade
+from service.tokens import RefreshToken
+
+LOGIN_BY_EMAIL = """SELECT "user".id, "user".email, "user".password_hash, "user".created_at,
+    "user".updated_at, "user".disabled_at
+FROM "user" WHERE lower("user".email) = $1"""
+LOGIN_FAILURES = """SELECT login_failure.kind, login_failure.key, login_failure.window_start,
+    login_failure.failures
+FROM login_failure
+WHERE login_failure.kind = $1 AND login_failure.key = $2
+    OR login_failure.kind = $3 AND login_failure.key = $4"""
+SESSION_CAP = """SELECT session.id FROM session
+WHERE session.user_id = $1 AND session.revoked_at IS NULL AND session.expires_at > $2
+    AND session.last_used_at > $3
+ORDER BY session.last_used_at, session.id"""
+
+
+async def explain(url: str, session: int, users: int) -> None:
+    conn = await asyncpg.connect(libpq(url))
+    now = datetime.now(UTC)
+    token = RefreshToken.parse(refresh_token(session))
+    assert token is not None
+    child = token.child(uuid.uuid4())
+    user_id = _md5_uuid("bench-user-1")
+    statements = [
+        (
+            "refresh: the rotation in one statement (queries._ROTATE)",
+            queries._ROTATE,
+            (
+                token.id,
+                token.verifier,
+                now,
+                timedelta(days=14),
+                child.id,
+                child.verifier,
+                "bench",
+                "127.0.0.1",
+            ),
+        ),
+        (
+            "GET /v1/me: session and user (queries._SESSION_WITH_USER)",
+            queries._SESSION_WITH_USER,
+            (
+                _md5_uuid(f"bench-session-{session}"),
+                _md5_uuid(f"bench-user-{1 + (session - 1) % users}"),
+            ),
+        ),
+        ("login: user by email", LOGIN_BY_EMAIL, ("user1@bench.example",)),
+        (
+            "login: failure counters",
+            LOGIN_FAILURES,
+            ("account", "user1@bench.example", "ip", "127.0.0.1"),
+        ),
+        ("login: session cap", SESSION_CAP, (user_id, now, now - timedelta(days=14))),
+    ]
+    try:
+        for title, sql, args in statements:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}", *args)
+            finally:
+                await transaction.rollback()
+            print(f"-- {title}")
+            print("\n".join(row[0] for row in rows))
+            print()
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.explain", description=__doc__)
+    parser.add_argument("--sessions", type=int, default=10_000)
+    args = parser.parse_args()
+    with (
+        postgres_server(Path(".rotor") / "bench-postgres") as server_url,
+        fresh_database(server_url) as url,
+    ):
+        upgrade(url)
+        seeds = Seeds(url, JWT_SECRET)
+        seeds.grow(args.sessions)
+        asyncio.run(explain(url, args.sessions // 2, seeds.users))
+
+
+if __name__ == "__main__":
+    main()

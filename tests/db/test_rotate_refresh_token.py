@@ -1,0 +1,165 @@
+"""queries.rotate_refresh_token, the one-statement refresh: it rotates only a token that every
+check of Auth.refresh lets through, writes nothing otherwise, and waits on the row lock of a
+concurrent rotation, after which it sees the token spent."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.config import Settings
+from service.db import queries
+from service.db.engine import create_engine
+from service.tokens import RefreshToken
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+IDLE = timedelta(hours=1)
+
+
+@pytest.fixture
+async def engine(database_url: str, db: asyncpg.Connection) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(Settings(), database_url)
+    try:
+        yield engine.execution_options(isolation_level="AUTOCOMMIT")
+    finally:
+        await engine.dispose()
+
+
+async def seed(db: asyncpg.Connection, session_end: datetime = NOW + IDLE * 24) -> RefreshToken:
+    user_id, session_id, token = uuid.uuid4(), uuid.uuid4(), RefreshToken.new()
+    await db.execute(
+        'INSERT INTO "user" (id, email, password_hash, created_at, updated_at) '
+        "VALUES ($1, $2, 'x', $3, $3)",
+        user_id,
+        f"{user_id}@example.com",
+        NOW,
+    )
+    await db.execute(
+        "INSERT INTO session (id, user_id, created_at, last_used_at, expires_at) "
+        "VALUES ($1, $2, $3, $3, $4)",
+        session_id,
+        user_id,
+        NOW,
+        session_end,
+    )
+    await db.execute(
+        "INSERT INTO refresh_token (id, session_id, verifier, issued_at, expires_at) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        token.id,
+        session_id,
+        token.verifier,
+        NOW,
+        NOW + IDLE,
+    )
+    return token
+
+
+async def rotate(
+    engine: AsyncEngine, token: RefreshToken, now: datetime = NOW, verifier: bytes | None = None
+) -> tuple[Any, RefreshToken]:
+    child = token.child(uuid.uuid4())
+    async with engine.connect() as conn:
+        row = await queries.rotate_refresh_token(
+            conn,
+            token_id=token.id,
+            verifier=token.verifier if verifier is None else verifier,
+            child_id=child.id,
+            child_verifier=child.verifier,
+            now=now,
+            idle_ttl=IDLE,
+            user_agent="test-agent",
+            ip="10.0.0.1",
+        )
+    return row, child
+
+
+async def test_rotates_a_live_token_in_one_statement(
+    engine: AsyncEngine, db: asyncpg.Connection
+) -> None:
+    token = await seed(db, session_end=NOW + timedelta(minutes=90))
+    later = NOW + timedelta(minutes=40)
+    row, child = await rotate(engine, token, now=later)
+    # The child lives for the idle lifetime, capped by the session's absolute end.
+    assert row.child_expires_at == NOW + timedelta(minutes=90)
+    assert row.id == token.id
+    stored = await db.fetchrow("SELECT * FROM refresh_token WHERE id = $1", child.id)
+    assert stored["parent_id"] == token.id
+    assert stored["verifier"] == child.verifier
+    assert stored["issued_at"] == later
+    assert await db.fetchval("SELECT spent_at FROM refresh_token WHERE id = $1", token.id) == later
+    touched = await db.fetchrow("SELECT last_used_at, user_agent, host(ip) AS ip FROM session")
+    assert tuple(touched) == (later, "test-agent", "10.0.0.1")
+
+
+@pytest.mark.parametrize(
+    "case", ["spent", "wrong verifier", "expired", "revoked", "idle", "disabled"]
+)
+async def test_writes_nothing_when_a_check_fails(
+    engine: AsyncEngine, db: asyncpg.Connection, case: str
+) -> None:
+    token = await seed(db)
+    now = NOW + timedelta(minutes=1)
+    verifier = None
+    if case == "spent":
+        await db.execute("UPDATE refresh_token SET spent_at = $1", NOW)
+    elif case == "wrong verifier":
+        verifier = bytes(32)
+    elif case == "expired":
+        now = NOW + IDLE
+    elif case == "revoked":
+        await db.execute("UPDATE session SET revoked_at = $1", NOW)
+    elif case == "idle":
+        await db.execute("UPDATE session SET last_used_at = $1", NOW - IDLE)
+    elif case == "disabled":
+        await db.execute('UPDATE "user" SET disabled_at = $1', NOW)
+    before = await db.fetch("SELECT * FROM refresh_token ORDER BY id")
+    sessions_before = await db.fetch("SELECT * FROM session")
+    row, _ = await rotate(engine, token, now=now, verifier=verifier)
+    assert row is not None
+    assert row.child_expires_at is None
+    assert await db.fetch("SELECT * FROM refresh_token ORDER BY id") == before
+    assert await db.fetch("SELECT * FROM session") == sessions_before
+
+
+async def test_unknown_token_is_none(engine: AsyncEngine, db: asyncpg.Connection) -> None:
+    await seed(db)
+    row, _ = await rotate(engine, RefreshToken.new())
+    assert row is None
+
+
+async def test_waits_for_a_concurrent_rotation_then_rotates_nothing(
+    engine: AsyncEngine, db: asyncpg.Connection, database_url: str
+) -> None:
+    token = await seed(db)
+    holder = await asyncpg.connect(database_url)
+    try:
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute("SELECT 1 FROM refresh_token WHERE id = $1 FOR UPDATE", token.id)
+        waiting = asyncio.create_task(rotate(engine, token))
+        # Until the statement is blocked on the lock (bounded: 10 s).
+        for _ in range(1000):
+            blocked = await db.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if blocked:
+                break
+            await asyncio.sleep(0.01)
+        assert blocked == 1
+        assert not waiting.done()
+        await holder.execute("UPDATE refresh_token SET spent_at = $1 WHERE id = $2", NOW, token.id)
+        await transaction.commit()
+        row, _ = await waiting
+    finally:
+        await holder.close()
+    assert row.spent_at == NOW
+    assert row.child_expires_at is None
+    assert await db.fetchval("SELECT count(*) FROM refresh_token") == 1
