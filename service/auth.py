@@ -39,7 +39,7 @@ IP_LIMIT_FACTOR = 10
 
 
 class EventKind(StrEnum):
-    """Kinds of audit events (the auth_event table; docs/ops.md says what each records)."""
+    """Kinds of audit events (the auth_event table; README "Audit trail" says what each records)."""
 
     LOGIN = "login"
     LOGIN_FAILED = "login_failed"

@@ -57,7 +57,7 @@ def run(
 ) -> None:
     """Serve `app` in this process until SIGTERM/SIGINT, then finish in-flight requests."""
     # asyncio's own loop: uvloop measured no faster here and with a far worse p99 (see
-    # docs/performance.md).
+    # README, Performance).
     loop = asyncio.new_event_loop()
     _stop_once(loop)
     # Signals blocked by the supervisor around the fork are delivered from here on.
