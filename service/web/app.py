@@ -23,7 +23,7 @@ from service.observer import AuthObserver, Observers
 from service.passwords import DurationCallback, PasswordHasher
 from service.pruning import Pruner, run_periodically
 from service.tokens import AccessTokens
-from service.web import events
+from service.web import events, protocol
 from service.web.appkeys import AUTH, ENGINE, HEAD_REVISION, KEYS, OPENAPI, PRUNE_TASK, SETTINGS
 from service.web.handlers import routes
 from service.web.middlewares import error_middleware, request_log_middleware
@@ -43,6 +43,7 @@ def create_app(
     keys: KeySet,
     clock: Clock = system_clock,
 ) -> web.Application:
+    protocol.install()  # JSON even for what aiohttp's parser refuses
     observers: list[AuthObserver] = [LogObserver()]
     middlewares: list[Middleware] = [request_log_middleware]
     metrics = None
