@@ -109,7 +109,10 @@ class PasswordHasher:
         return hashed
 
     def needs_rehash(self, stored: str) -> bool:
-        return not is_current(stored, self.rounds)
+        """Another scheme, or Rotor's at a lower cost: re-hashed at the next login. A hash of a
+        higher cost is kept (lowering AUTH_BCRYPT_ROUNDS must not weaken stored hashes)."""
+        cost = rounds_of(stored)
+        return cost is None or cost < self.rounds
 
     async def verify(self, password: str, stored: str, owner: str = "an account") -> bool:
         verified, seconds = await self._timed(

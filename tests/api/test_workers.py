@@ -80,7 +80,10 @@ def answering_worker(port: int, workers: list[int]) -> int | None:
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def server(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """`rotor serve --workers 2`; a test may add environment with indirect parametrization."""
     port = free_port()
     env = {
         **os.environ,
@@ -88,6 +91,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen
         "AUTH_PORT": str(port),
         "AUTH_JWT_SECRET": TEST_SECRET.decode(),
         "ROTOR_DATA_DIR": str(tmp_path),
+        **getattr(request, "param", {}),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--workers", "2"],
@@ -157,3 +161,29 @@ def test_a_dying_worker_stops_the_others_and_exits_non_zero(
     os.kill(workers[0], signal.SIGKILL)
     assert process.wait(timeout=30) == 4
     assert not Path(f"/proc/{workers[1]}").exists()
+
+
+@pytest.mark.parametrize("server", [{"AUTH_METRICS": "true"}], indirect=True)
+def test_metrics_add_up_over_workers(server: tuple[subprocess.Popen[bytes], int]) -> None:
+    """A scrape of any one worker counts the requests that every worker served."""
+    process, port = server
+    workers = children(process.pid)
+    wait_for_listeners(workers, port)
+    answered = {answering_worker(port, workers) for _ in range(60)}
+    assert answered == set(workers)  # both served some of the 60
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/metrics")
+        response = connection.getresponse()
+        assert response.status == 200
+        text = response.read().decode()
+    finally:
+        connection.close()
+    served = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("rotor_http_requests_total{") and 'route="/healthz"' in line
+    )
+    assert served == 60
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0

@@ -126,3 +126,10 @@ async def test_wrong_password_on_cheaper_hash_waits_as_long_as_a_current_one(
     # One pause, for the failure only, of about a cost-12 bcrypt (far above 1,000 PBKDF2 rounds).
     assert len(pauses) == 1
     assert pauses[0] > 0.01
+
+
+def test_only_weaker_hashes_are_rehashed() -> None:
+    hasher = PasswordHasher(5, ThreadPoolExecutor(max_workers=1))
+    assert hasher.needs_rehash(hash_password_sync("a password", 4))
+    assert not hasher.needs_rehash(hash_password_sync("a password", 5))
+    assert not hasher.needs_rehash(hash_password_sync("a password", 6))
