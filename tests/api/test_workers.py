@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, TEST_SECRET
+from servers import free_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -26,13 +27,6 @@ pytestmark = [
 ]
 
 START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def children(pid: int) -> list[int]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from helpers import bearer, refresh, signed_in
+from servers import free_port
 from sqlalchemy.engine import make_url
 
 pytestmark = [
@@ -25,19 +26,13 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def bouncer_url(database_url: str) -> Iterator[str]:
     """A PgBouncer (transaction pooling, 2 server connections) in front of the run's database."""
     target = make_url(database_url)
     if not target.host or target.host.startswith("/"):
         pytest.skip("PgBouncer here forwards to TCP PostgreSQL (TEST_DATABASE_URL)")
-    port = _free_port()
+    port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="rotor-pgbouncer-"))
     folder.chmod(0o755)  # pgbouncer drops root privileges to the postgres user
     (folder / "pgbouncer.ini").write_text(

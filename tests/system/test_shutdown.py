@@ -48,6 +48,11 @@ async def _refused(server: ServerProcess) -> bool:
             _, writer = await asyncio.open_connection("127.0.0.1", server.port)
         except ConnectionRefusedError:
             return True
+        except ConnectionResetError:
+            # Caught in the listener's backlog as it closed: not served, but not yet the clean
+            # refusal this waits for either.
+            await asyncio.sleep(0.05)
+            continue
         writer.close()
         await asyncio.sleep(0.05)
     return False
