@@ -23,12 +23,19 @@ _CHUNK = 65536
 
 class TcpProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
+        """`target_host` is a host name or address, or a Unix socket folder ("/...")."""
         self._target = (target_host, target_port)
         self._mode: Mode = "up"
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.port = 0
+
+    async def _connect_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        host, port = self._target
+        if host.startswith("/"):  # a Unix socket folder, as libpq names it (embedded PostgreSQL)
+            return await asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port}")
+        return await asyncio.open_connection(host, port)
 
     async def start(self) -> int:
         """Listen on a free port of 127.0.0.1; returns the port."""
@@ -76,7 +83,7 @@ class TcpProxy:
             await self._pump(reader, None)
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self._target)
+            up_reader, up_writer = await self._connect_upstream()
         except OSError:
             writer.transport.abort()
             return

@@ -34,7 +34,11 @@ RECOVERY_ATTEMPTS = 100
 @pytest.fixture
 async def proxy(database_url: str) -> AsyncIterator[TcpProxy]:
     url = make_url(database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    # The embedded PostgreSQL listens on a Unix socket named by the `host` query parameter.
+    socket_folder = url.query.get("host")
+    host = url.host or (socket_folder if isinstance(socket_folder, str) else "127.0.0.1")
+    port = url.port or int(str(url.query.get("port", 5432)))
+    proxy = TcpProxy(host, port)
     await proxy.start()
     yield proxy
     await proxy.close()
@@ -42,6 +46,7 @@ async def proxy(database_url: str) -> AsyncIterator[TcpProxy]:
 
 def _through(proxy: TcpProxy, database_url: str) -> str:
     url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+    url = url.difference_update_query(["host", "port"])
     return url.render_as_string(hide_password=False)
 
 
