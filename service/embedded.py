@@ -43,9 +43,18 @@ OS_USER = "embedded_postgres"
 PORT = 5432  # with no TCP listener it only names the socket file, so it collides with nothing
 TIMEOUT = 60  # seconds; a start after a crash first replays the WAL
 MAX_SOCKET_PATH = 107  # bytes: sockaddr_un.sun_path without its terminating NUL
-# Trust authentication: the socket sits in a 0700 folder. No locale: nothing depends on which
-# locales the machine has.
-_INITDB_FLAGS = ("-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-locale")
+# Trust authentication: the socket sits in a 0700 folder. No OS locale (nothing depends on which
+# locales the machine has), but PostgreSQL's built-in C.UTF-8 provider, so that lower() folds
+# every letter (É/é): emails are unique per lower(email).
+_INITDB_FLAGS = (
+    "-U",
+    SUPERUSER,
+    "--auth=trust",
+    "--encoding=UTF8",
+    "--no-locale",
+    "--locale-provider=builtin",
+    "--builtin-locale=C.UTF-8",
+)
 _PLAIN_PATH = re.compile(r"[\w./-]+", re.ASCII)
 _DB_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _RESERVED = frozenset({"postgres", "template0", "template1"})

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from sqlalchemy.engine import make_url
-
 
 def _rotor(
     *args: str, env: dict[str, str] | None = None, timeout: float = 60
@@ -55,8 +53,8 @@ def test_keys_generate_writes_a_usable_pem(tmp_path: object) -> None:
     assert out.stat().st_mode & 0o777 == 0o600
 
 
-def test_database_url_password_is_not_printed(create_database: Callable[[], str]) -> None:
-    url = make_url(create_database()).set(password="hunter2-secret", port=9)
-    result = _rotor("migrate", env={"DATABASE_URL": url.render_as_string(hide_password=False)})
+def test_database_url_password_is_not_printed() -> None:
+    unreachable = "postgresql://rotor:hunter2-secret@127.0.0.1:9/rotor"  # nothing listens on 9
+    result = _rotor("migrate", env={"DATABASE_URL": unreachable})
     assert result.returncode != 0
     assert "hunter2-secret" not in result.stderr + result.stdout
