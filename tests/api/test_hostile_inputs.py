@@ -256,17 +256,22 @@ async def test_huge_user_agent_is_stored_truncated(client: Client) -> None:
 # --- body sizes and shapes --------------------------------------------------------------------
 
 
-async def test_bodies_over_64_kib_are_payload_too_large(client: Client) -> None:
-    tokens = await signed_in(client)
-    big = json.dumps({"email": "ada@example.com", "password": "x" * (64 * KIB)})
-    for method, path, headers in [
+def _body_routes(tokens: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
+    """Every route that reads a JSON body, with the credentials it needs."""
+    return [
         ("POST", "/v1/register", {}),
         ("POST", "/v1/login", {}),
         ("POST", "/v1/refresh", {}),
         ("POST", "/v1/logout", {}),
         ("POST", "/v1/password", bearer(tokens)),
         ("DELETE", "/v1/me", bearer(tokens)),
-    ]:
+    ]
+
+
+async def test_bodies_over_64_kib_are_payload_too_large(client: Client) -> None:
+    tokens = await signed_in(client)
+    big = json.dumps({"email": "ada@example.com", "password": "x" * (64 * KIB)})
+    for method, path, headers in _body_routes(tokens):
         response = await client.request(
             method, path, data=big, headers={"Content-Type": "application/json", **headers}
         )
@@ -300,14 +305,7 @@ async def test_bodies_that_are_not_json_objects_are_invalid_requests(
     client: Client, body: bytes
 ) -> None:
     tokens = await signed_in(client)
-    for method, path, headers in [
-        ("POST", "/v1/register", {}),
-        ("POST", "/v1/login", {}),
-        ("POST", "/v1/refresh", {}),
-        ("POST", "/v1/logout", {}),
-        ("POST", "/v1/password", bearer(tokens)),
-        ("DELETE", "/v1/me", bearer(tokens)),
-    ]:
+    for method, path, headers in _body_routes(tokens):
         response = await client.request(
             method, path, data=body, headers={"Content-Type": "application/json", **headers}
         )
@@ -366,6 +364,11 @@ async def raw_request(client: Client, request: bytes) -> tuple[int, dict[str, st
     return status, headers, body
 
 
+def _get_me_with(header: bytes) -> bytes:
+    """A raw GET /v1/me carrying one extra header line, exactly as given."""
+    return b"GET /v1/me HTTP/1.1\r\nHost: localhost\r\n" + header + b"\r\nConnection: close\r\n\r\n"
+
+
 @pytest.mark.parametrize(
     "header",
     [
@@ -375,10 +378,7 @@ async def raw_request(client: Client, request: bytes) -> tuple[int, dict[str, st
     ],
 )
 async def test_raw_hostile_headers_are_answered_with_json(client: Client, header: bytes) -> None:
-    request = (
-        b"GET /v1/me HTTP/1.1\r\nHost: localhost\r\n" + header + b"\r\nConnection: close\r\n\r\n"
-    )
-    status, headers, body = await raw_request(client, request)
+    status, headers, body = await raw_request(client, _get_me_with(header))
     assert status == 401, body
     assert headers["content-type"].startswith("application/json"), body
     assert json.loads(body)["error"] == "invalid_token"
@@ -396,10 +396,7 @@ async def test_headers_the_http_parser_refuses_are_answered_with_json(
 ) -> None:
     """aiohttp's parser refuses control characters in header values before any middleware
     runs; the answer is still the contract's JSON error, and does not quote the header."""
-    request = (
-        b"GET /v1/me HTTP/1.1\r\nHost: localhost\r\n" + header + b"\r\nConnection: close\r\n\r\n"
-    )
-    status, headers, body = await raw_request(client, request)
+    status, headers, body = await raw_request(client, _get_me_with(header))
     assert status == 400, body
     assert headers["content-type"].startswith("application/json"), body
     assert json.loads(body)["error"] == "invalid_request"

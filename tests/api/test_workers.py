@@ -129,10 +129,8 @@ def wait_for_listeners(workers: list[int], port: int) -> None:
         time.sleep(0.05)
 
 
-def test_two_workers_answer_on_one_port_and_sigterm_exits_zero(
-    server: tuple[subprocess.Popen[bytes], int],
-) -> None:
-    process, port = server
+def both_workers_answer(process: subprocess.Popen[bytes], port: int) -> list[int]:
+    """The two workers' pids, once 60 GET /healthz on new connections reached both."""
     workers = children(process.pid)
     assert len(workers) == 2
     wait_for_listeners(workers, port)
@@ -140,6 +138,14 @@ def test_two_workers_answer_on_one_port_and_sigterm_exits_zero(
     # that 60 connections all land on one of two workers is 2**-59.
     answered = {answering_worker(port, workers) for _ in range(60)}
     assert answered == set(workers)
+    return workers
+
+
+def test_two_workers_answer_on_one_port_and_sigterm_exits_zero(
+    server: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, port = server
+    workers = both_workers_answer(process, port)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
@@ -161,10 +167,7 @@ def test_a_dying_worker_stops_the_others_and_exits_non_zero(
 def test_metrics_add_up_over_workers(server: tuple[subprocess.Popen[bytes], int]) -> None:
     """A scrape of any one worker counts the requests that every worker served."""
     process, port = server
-    workers = children(process.pid)
-    wait_for_listeners(workers, port)
-    answered = {answering_worker(port, workers) for _ in range(60)}
-    assert answered == set(workers)  # both served some of the 60
+    both_workers_answer(process, port)  # 60 requests, spread over both
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         connection.request("GET", "/metrics")
