@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.config import Settings
 from service.db import queries
+from service.db.session_lookup import SessionLookup
 from service.errors import (
     AccountDisabled,
     EmailTaken,
@@ -150,6 +151,7 @@ class Auth:
         # Single statements that need no transaction around them (the refresh fast path, the
         # session lookup of protected routes): no BEGIN and ROLLBACK/COMMIT round trips.
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._sessions = SessionLookup(self._autocommit)
         self._settings = settings
         self._access_tokens = access_tokens
         self._hasher = hasher
@@ -528,8 +530,7 @@ class Auth:
     async def authenticate(self, token: str | None) -> Principal:
         """A valid access token whose session is still live; revocation is immediate."""
         claims = self.verify_access_token(token)
-        async with self._autocommit.connect() as conn:
-            row = await queries.find_session_with_user(conn, claims.session_id, claims.user_id)
+        row = await self._sessions.find(claims.session_id, claims.user_id)
         now = self._clock()
         if (
             row is None

@@ -3,7 +3,7 @@
 They never commit: the caller (service/auth.py) owns the transaction. Timestamps always come
 from the caller's injected clock, never from the database's now(), so tests control time.
 
-The two statements on the hot paths (the session lookup of every protected request and the
+The statements on the hot paths (the session lookup of every protected request and the
 refresh rotation) are plain SQL run on the driver's connection: SQLAlchemy's statement building,
 execution context and result objects cost more CPU than the rest of those requests' Python
 (see the README, Performance). The connection still comes from, and goes back to, the engine's pool.
@@ -12,7 +12,7 @@ execution context and result objects cost more CPU than the rest of those reques
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -41,14 +41,16 @@ from service.db.models import auth_event, login_failure, refresh_token, session,
 Record = Row[*tuple[Any, ...]]
 
 
-async def _fetchrow(conn: AsyncConnection, sql: str, *args: object) -> Any:
+async def _on_driver(
+    conn: AsyncConnection, run: Callable[[asyncpg.Connection], Awaitable[Any]]
+) -> Any:
     """One statement on the pooled connection's asyncpg connection (its prepared-statement cache
     makes this one round trip). A failure that may have left the connection in an unknown state
     (lost socket, timeout, cancellation) invalidates it, so the pool replaces it."""
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None  # a checked-out pool connection always has one
     try:
-        return await driver.fetchrow(sql, *args)
+        return await run(driver)
     except asyncpg.PostgresError as exc:
         if isinstance(exc, asyncpg.PostgresConnectionError):
             await conn.invalidate()
@@ -56,6 +58,15 @@ async def _fetchrow(conn: AsyncConnection, sql: str, *args: object) -> Any:
     except BaseException:
         await conn.invalidate()
         raise
+
+
+async def _fetchrow(conn: AsyncConnection, sql: str, *args: object) -> Any:
+    return await _on_driver(conn, lambda driver: driver.fetchrow(sql, *args))
+
+
+async def _fetch(conn: AsyncConnection, sql: str, *args: object) -> list[Any]:
+    records: list[Any] = await _on_driver(conn, lambda driver: driver.fetch(sql, *args))
+    return records
 
 
 # --- users -----------------------------------------------------------------------------------
@@ -179,9 +190,26 @@ WHERE s.id = $1 AND s.user_id = $2
 async def find_session_with_user(
     conn: AsyncConnection, session_id: uuid.UUID, user_id: uuid.UUID
 ) -> SessionWithUser | None:
-    """One primary-key lookup for every protected request: the session and its user."""
+    """One primary-key lookup: the session and its user."""
     record = await _fetchrow(conn, _SESSION_WITH_USER, session_id, user_id)
     return None if record is None else SessionWithUser(**record)
+
+
+_SESSIONS_WITH_USERS = """
+SELECT s.id, s.last_used_at, s.expires_at, s.revoked_at,
+    u.id AS user_id, u.email, u.created_at AS user_created_at, u.disabled_at
+FROM session s JOIN "user" u ON u.id = s.user_id
+WHERE s.id = ANY($1::uuid[])
+"""
+
+
+async def find_sessions_with_users(
+    conn: AsyncConnection, session_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, SessionWithUser]:
+    """The session check of every protected request (see db/session_lookup.py): primary-key
+    lookups of many sessions and their users in one statement, by session id."""
+    records = await _fetch(conn, _SESSIONS_WITH_USERS, list(session_ids))
+    return {record["id"]: SessionWithUser(**record) for record in records}
 
 
 async def list_live_sessions(
