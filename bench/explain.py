@@ -1,7 +1,8 @@
 """`python -m bench.explain [--sessions N]`: EXPLAIN (ANALYZE, BUFFERS) of the hot queries on a
 fresh database seeded like the benchmark's (each inside a transaction that is rolled back).
 
-The refresh rotation and the session lookup are the service's own SQL text (service/db/
+The refresh rotation and the session check (each for a batch of requests, as the service runs
+them under load) are the service's own SQL text (service/db/
 queries.py); the login lookups mirror its Core statements as the compiler renders them.
 """
 
@@ -42,35 +43,40 @@ WHERE session.user_id = $1 AND session.revoked_at IS NULL AND session.expires_at
 ORDER BY session.last_used_at, session.id"""
 
 
+# Requests per statement in the plans: about what one worker's batches carry under the
+# benchmark's 64 connections.
+BATCH = 16
+
+
+def rotation_columns(first_session: int, count: int) -> list[list[object]]:
+    """queries.RotationAsk columns (unnest's arrays) for the seeded sessions' current tokens."""
+    asks = []
+    for session in range(first_session, first_session + count):
+        token = RefreshToken.parse(refresh_token(session))
+        assert token is not None
+        child = token.child(uuid.uuid4())
+        asks.append(
+            queries.RotationAsk(
+                token.id, token.verifier, child.id, child.verifier, "bench", "127.0.0.1"
+            )
+        )
+    return [list(column) for column in zip(*asks, strict=True)]
+
+
 async def explain(url: str, session: int, users: int) -> None:
     conn = await asyncpg.connect(libpq(url))
     now = datetime.now(UTC)
-    token = RefreshToken.parse(refresh_token(session))
-    assert token is not None
-    child = token.child(uuid.uuid4())
     user_id = _md5_uuid("bench-user-1")
     statements = [
         (
-            "refresh: the rotation in one statement (queries._ROTATE)",
+            f"refresh: a batch of {BATCH} rotations in one statement (queries._ROTATE)",
             queries._ROTATE,
-            (
-                token.id,
-                token.verifier,
-                now,
-                timedelta(days=14),
-                child.id,
-                child.verifier,
-                "bench",
-                "127.0.0.1",
-            ),
+            (*rotation_columns(session, BATCH), now, timedelta(days=14)),
         ),
         (
-            "GET /v1/me: session and user (queries._SESSION_WITH_USER)",
-            queries._SESSION_WITH_USER,
-            (
-                _md5_uuid(f"bench-session-{session}"),
-                _md5_uuid(f"bench-user-{1 + (session - 1) % users}"),
-            ),
+            f"GET /v1/me: a batch of {BATCH} session checks (queries._SESSIONS_WITH_USERS)",
+            queries._SESSIONS_WITH_USERS,
+            ([_md5_uuid(f"bench-session-{session + i}") for i in range(BATCH)],),
         ),
         ("login: user by email", LOGIN_BY_EMAIL, ("user1@bench.example",)),
         (

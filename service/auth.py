@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.config import Settings
 from service.db import queries
-from service.db.session_lookup import SessionLookup
+from service.db.batching import Batcher
 from service.errors import (
     AccountDisabled,
     EmailTaken,
@@ -132,6 +132,16 @@ def _user_view(row: Any) -> UserView:
     return UserView(id=row.id, email=row.email, created_at=row.created_at)
 
 
+# A rotation batch's answer to one refresh: the locked row, and the time the batch ran at.
+_Rotated = tuple[queries.Rotation, datetime]
+
+
+async def _read_sessions(
+    conn: AsyncConnection, asks: Mapping[uuid.UUID, None]
+) -> dict[uuid.UUID, queries.SessionWithUser]:
+    return await queries.find_sessions_with_users(conn, list(asks))
+
+
 def _locked_user(row: Any) -> UserView:
     """The user columns of a `queries.lock_refresh_token` row."""
     return UserView(id=row.user_id, email=row.email, created_at=row.user_created_at)
@@ -151,7 +161,13 @@ class Auth:
         # Single statements that need no transaction around them (the refresh fast path, the
         # session lookup of protected routes): no BEGIN and ROLLBACK/COMMIT round trips.
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._sessions = SessionLookup(self._autocommit)
+        # The two statements of the hot paths, each shared by the requests of the moment.
+        self._session_reads: Batcher[uuid.UUID, None, queries.SessionWithUser] = Batcher(
+            self._autocommit, _read_sessions
+        )
+        self._rotations: Batcher[uuid.UUID, queries.RotationAsk, _Rotated] = Batcher(
+            self._autocommit, self._rotate_batch
+        )
         self._settings = settings
         self._access_tokens = access_tokens
         self._hasher = hasher
@@ -397,23 +413,16 @@ class Auth:
         presented = RefreshToken.parse(raw_token) if raw_token is not None else None
         if presented is None:
             raise InvalidGrant()
-        # The common case, a live token presented once, in one statement (one round trip).
-        now = self._clock()
+        # The common case, a live token presented once: one statement, shared with the other
+        # refreshes of the moment (service/db/batching.py).
         child = presented.child(uuid.uuid4())
-        async with self._autocommit.connect() as conn:
-            row = await queries.rotate_refresh_token(
-                conn,
-                token_id=presented.id,
-                verifier=presented.verifier,
-                child_id=child.id,
-                child_verifier=child.verifier,
-                now=now,
-                idle_ttl=self._idle,
-                user_agent=client.user_agent,
-                ip=client.ip,
-            )
-        if row is None:
+        ask = queries.RotationAsk(
+            presented.id, presented.verifier, child.id, child.verifier, client.user_agent, client.ip
+        )
+        answer = await self._rotations.ask(presented.id, ask)
+        if answer is None:
             raise InvalidGrant()
+        row, now = answer
         if row.child_expires_at is not None:
             tokens = self._issue(
                 _locked_user(row),
@@ -427,6 +436,15 @@ class Auth:
         # Not rotated: a spent token (grace retry or reuse), or one that fails a check. The
         # transaction below decides which, under the same row locks.
         return await self._refresh_locked(presented, client)
+
+    async def _rotate_batch(
+        self, conn: AsyncConnection, asks: Mapping[uuid.UUID, queries.RotationAsk]
+    ) -> dict[uuid.UUID, _Rotated]:
+        now = self._clock()
+        rows = await queries.rotate_refresh_tokens(
+            conn, list(asks.values()), now=now, idle_ttl=self._idle
+        )
+        return {token_id: (row, now) for token_id, row in rows.items()}
 
     async def _refresh_locked(
         self, presented: RefreshToken, client: ClientInfo
@@ -530,10 +548,11 @@ class Auth:
     async def authenticate(self, token: str | None) -> Principal:
         """A valid access token whose session is still live; revocation is immediate."""
         claims = self.verify_access_token(token)
-        row = await self._sessions.find(claims.session_id, claims.user_id)
+        row = await self._session_reads.ask(claims.session_id, None)
         now = self._clock()
         if (
             row is None
+            or row.user_id != claims.user_id
             or row.disabled_at is not None
             or not self._session_live(row.revoked_at, row.expires_at, row.last_used_at, now)
         ):

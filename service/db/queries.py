@@ -323,47 +323,70 @@ async def lock_refresh_token(conn: AsyncConnection, token_id: uuid.UUID) -> Reco
     return (await conn.execute(statement)).first()
 
 
-# The whole rotation of a live, unspent, unexpired token in one statement (one round trip, no
-# BEGIN/COMMIT): lock the token and its session rows exactly as lock_refresh_token does, then
-# spend, insert the child and touch the session only if every check of Auth.refresh passes.
-# Data-modifying CTEs run once, in the statement's own transaction; a concurrent rotation of
-# the same token waits on the row lock and then sees it spent (FOR UPDATE re-reads the newest
-# row), so it rotates nothing. The locked row is returned either way, with child_expires_at
-# NULL when nothing was rotated.
+# The whole rotation of live, unspent, unexpired tokens in one statement (one round trip, no
+# BEGIN/COMMIT), for a batch of refreshes (service/db/batching.py) of distinct tokens: lock each
+# token and its session row exactly as lock_refresh_token does, then spend, insert the child and
+# touch the session only for the tokens that pass every check of Auth.refresh.
+# Rows are locked in token id order, so two batches sharing tokens (the same token refreshed on
+# two processes at once) wait for each other instead of deadlocking. Data-modifying CTEs run
+# once, in the statement's own transaction; a concurrent rotation of the same token waits on the
+# row lock and then sees it spent (FOR UPDATE re-reads the newest row), so it rotates nothing.
+# Every locked row is returned, with child_expires_at NULL where nothing was rotated. A session
+# has at most one unspent token, so it is touched at most once.
 _ROTATE = """
-WITH locked AS (
+WITH asked AS (
+    SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::uuid[], $4::bytea[], $5::text[], $6::inet[])
+        AS asked (token_id, verifier, child_id, child_verifier, user_agent, ip)
+), locked AS (
     SELECT rt.id, rt.verifier, rt.expires_at, rt.spent_at,
         s.id AS session_id, s.user_id, s.last_used_at, s.expires_at AS session_expires_at,
         s.revoked_at, u.email, u.created_at AS user_created_at, u.disabled_at
     FROM refresh_token rt
     JOIN session s ON s.id = rt.session_id
     JOIN "user" u ON u.id = s.user_id
-    WHERE rt.id = $1
+    WHERE rt.id = ANY($1::uuid[])
+    ORDER BY rt.id
     FOR UPDATE OF rt, s
 ), fresh AS (
-    SELECT id, session_id, session_expires_at FROM locked
-    WHERE verifier = $2 AND spent_at IS NULL AND expires_at > $3::timestamptz
-        AND disabled_at IS NULL AND revoked_at IS NULL
-        AND session_expires_at > $3::timestamptz
-        AND last_used_at + $4::interval > $3::timestamptz
+    SELECT locked.id, locked.session_id, locked.session_expires_at,
+        asked.child_id, asked.child_verifier, asked.user_agent, asked.ip
+    FROM locked JOIN asked ON asked.token_id = locked.id
+    WHERE locked.verifier = asked.verifier AND locked.spent_at IS NULL
+        AND locked.expires_at > $7::timestamptz
+        AND locked.disabled_at IS NULL AND locked.revoked_at IS NULL
+        AND locked.session_expires_at > $7::timestamptz
+        AND locked.last_used_at + $8::interval > $7::timestamptz
 ), spent AS (
-    UPDATE refresh_token SET spent_at = $3::timestamptz
+    UPDATE refresh_token SET spent_at = $7::timestamptz
     FROM fresh
     WHERE refresh_token.id = fresh.id AND refresh_token.spent_at IS NULL
-    RETURNING refresh_token.id, fresh.session_id, fresh.session_expires_at
+    RETURNING fresh.*
 ), child AS (
     INSERT INTO refresh_token (id, session_id, parent_id, verifier, issued_at, expires_at)
-    SELECT $5, session_id, id, $6, $3::timestamptz,
-        LEAST($3::timestamptz + $4::interval, session_expires_at)
+    SELECT child_id, session_id, id, child_verifier, $7::timestamptz,
+        LEAST($7::timestamptz + $8::interval, session_expires_at)
     FROM spent
-    RETURNING session_id, expires_at
+    RETURNING parent_id, expires_at
 ), touched AS (
-    UPDATE session SET last_used_at = $3::timestamptz, user_agent = $7, ip = $8::inet
-    FROM child
-    WHERE session.id = child.session_id
+    UPDATE session SET last_used_at = $7::timestamptz, user_agent = spent.user_agent,
+        ip = spent.ip
+    FROM spent
+    WHERE session.id = spent.session_id
 )
-SELECT locked.*, (SELECT expires_at FROM child) AS child_expires_at FROM locked
+SELECT locked.*, child.expires_at AS child_expires_at
+FROM locked LEFT JOIN child ON child.parent_id = locked.id
 """
+
+
+class RotationAsk(NamedTuple):
+    """One refresh's part of a rotation batch: the presented token and the child to insert."""
+
+    token_id: uuid.UUID
+    verifier: bytes
+    child_id: uuid.UUID
+    child_verifier: bytes
+    user_agent: str | None
+    ip: str | None
 
 
 class Rotation(NamedTuple):
@@ -384,24 +407,23 @@ class Rotation(NamedTuple):
     child_expires_at: datetime | None
 
 
+async def rotate_refresh_tokens(
+    conn: AsyncConnection, asks: Sequence[RotationAsk], *, now: datetime, idle_ttl: timedelta
+) -> dict[uuid.UUID, Rotation]:
+    """Rotate each token (all distinct) that may be rotated right now. By token id, every known
+    token's locked row, with child_expires_at None where it was not rotated (the caller decides
+    why); unknown ids are absent."""
+    columns = [[ask[i] for ask in asks] for i in range(len(RotationAsk._fields))]  # unnest()
+    records = await _fetch(conn, _ROTATE, *columns, now, idle_ttl)
+    return {record["id"]: Rotation(**record) for record in records}
+
+
 async def rotate_refresh_token(
-    conn: AsyncConnection,
-    *,
-    token_id: uuid.UUID,
-    verifier: bytes,
-    child_id: uuid.UUID,
-    child_verifier: bytes,
-    now: datetime,
-    idle_ttl: timedelta,
-    user_agent: str | None,
-    ip: str | None,
+    conn: AsyncConnection, ask: RotationAsk, *, now: datetime, idle_ttl: timedelta
 ) -> Rotation | None:
-    """Rotate the token if it may be rotated right now; the locked row with child_expires_at
-    None when it was not rotated (the caller decides why), None for an unknown id."""
-    record = await _fetchrow(
-        conn, _ROTATE, token_id, verifier, now, idle_ttl, child_id, child_verifier, user_agent, ip
-    )
-    return None if record is None else Rotation(**record)
+    """rotate_refresh_tokens for one token: its locked row, or None for an unknown id."""
+    rotations = await rotate_refresh_tokens(conn, [ask], now=now, idle_ttl=idle_ttl)
+    return rotations.get(ask.token_id)
 
 
 async def find_child(conn: AsyncConnection, parent_id: uuid.UUID) -> Record | None:

@@ -1,6 +1,6 @@
-"""queries.rotate_refresh_token, the one-statement refresh: it rotates only a token that every
-check of Auth.refresh lets through, writes nothing otherwise, and waits on the row lock of a
-concurrent rotation, after which it sees the token spent."""
+"""queries.rotate_refresh_tokens, the one-statement refresh of a batch of tokens: it rotates only
+the tokens that every check of Auth.refresh lets through, writes nothing for the others, and
+waits on the row lock of a concurrent rotation, after which it sees the token spent."""
 
 from __future__ import annotations
 
@@ -61,21 +61,26 @@ async def seed(db: asyncpg.Connection, session_end: datetime = NOW + IDLE * 24) 
     return token
 
 
+def ask(
+    token: RefreshToken, child: RefreshToken, verifier: bytes | None = None
+) -> queries.RotationAsk:
+    return queries.RotationAsk(
+        token.id,
+        token.verifier if verifier is None else verifier,
+        child.id,
+        child.verifier,
+        "test-agent",
+        "10.0.0.1",
+    )
+
+
 async def rotate(
     engine: AsyncEngine, token: RefreshToken, now: datetime = NOW, verifier: bytes | None = None
 ) -> tuple[Any, RefreshToken]:
     child = token.child(uuid.uuid4())
     async with engine.connect() as conn:
         row = await queries.rotate_refresh_token(
-            conn,
-            token_id=token.id,
-            verifier=token.verifier if verifier is None else verifier,
-            child_id=child.id,
-            child_verifier=child.verifier,
-            now=now,
-            idle_ttl=IDLE,
-            user_agent="test-agent",
-            ip="10.0.0.1",
+            conn, ask(token, child, verifier), now=now, idle_ttl=IDLE
         )
     return row, child
 
@@ -163,3 +168,63 @@ async def test_waits_for_a_concurrent_rotation_then_rotates_nothing(
     assert row.spent_at == NOW
     assert row.child_expires_at is None
     assert await db.fetchval("SELECT count(*) FROM refresh_token") == 1
+
+
+async def test_a_batch_rotates_exactly_the_tokens_that_pass(
+    engine: AsyncEngine, db: asyncpg.Connection
+) -> None:
+    live, wrong, spent, other_live = [await seed(db) for _ in range(4)]
+    await db.execute("UPDATE refresh_token SET spent_at = $1 WHERE id = $2", NOW, spent.id)
+    unknown = RefreshToken.new()
+    children = {token.id: token.child(uuid.uuid4()) for token in (live, wrong, spent, other_live)}
+    children[unknown.id] = unknown.child(uuid.uuid4())
+    asks = [
+        ask(live, children[live.id]),
+        ask(wrong, children[wrong.id], verifier=bytes(32)),
+        ask(spent, children[spent.id]),
+        ask(unknown, children[unknown.id]),
+        ask(other_live, children[other_live.id]),
+    ]
+    before = {row["id"]: row for row in await db.fetch("SELECT * FROM refresh_token")}
+    now = NOW + timedelta(minutes=1)
+    async with engine.connect() as conn:
+        rows = await queries.rotate_refresh_tokens(conn, asks, now=now, idle_ttl=IDLE)
+
+    assert set(rows) == {live.id, wrong.id, spent.id, other_live.id}  # unknown: absent
+    rotated = {token_id for token_id, row in rows.items() if row.child_expires_at is not None}
+    assert rotated == {live.id, other_live.id}
+    after = {row["id"]: row for row in await db.fetch("SELECT * FROM refresh_token")}
+    assert set(after) == set(before) | {children[live.id].id, children[other_live.id].id}
+    for token in (live, other_live):
+        assert after[token.id]["spent_at"] == now
+        assert after[children[token.id].id]["parent_id"] == token.id
+        assert after[children[token.id].id]["verifier"] == children[token.id].verifier
+    assert after[wrong.id] == before[wrong.id] and after[spent.id] == before[spent.id]
+    touched = await db.fetch("SELECT id FROM session WHERE last_used_at = $1", now)
+    assert {row["id"] for row in touched} == {
+        rows[live.id].session_id,
+        rows[other_live.id].session_id,
+    }
+
+
+async def test_batches_sharing_tokens_in_any_order_never_deadlock(
+    engine: AsyncEngine, db: asyncpg.Connection
+) -> None:
+    """Two processes each batching the same two tokens (a client retrying on both): the rows
+    are locked in one order, so one batch waits for the other, and each token rotates once."""
+    for _ in range(15):
+        first, second = await seed(db), await seed(db)
+
+        async def batch(tokens: list[RefreshToken]) -> dict[uuid.UUID, Any]:
+            asks = [ask(token, token.child(uuid.uuid4())) for token in tokens]
+            async with engine.connect() as conn:
+                return await queries.rotate_refresh_tokens(conn, asks, now=NOW, idle_ttl=IDLE)
+
+        one, other = await asyncio.gather(batch([first, second]), batch([second, first]))
+        for token in (first, second):
+            rotations = [rows[token.id].child_expires_at is not None for rows in (one, other)]
+            assert sorted(rotations) == [False, True]
+            children = await db.fetchval(
+                "SELECT count(*) FROM refresh_token WHERE parent_id = $1", token.id
+            )
+            assert children == 1

@@ -1,5 +1,6 @@
-"""SessionLookup: concurrent session checks share one statement, each asker still gets exactly
-its own answer, a read never predates the ask, and a failed read fails only its own batch."""
+"""Batcher, with the session read of protected routes: concurrent asks share one statement,
+each asker still gets exactly its own answer, a statement never predates an ask it answers,
+and a failed statement fails only its own batch."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Settings
 from service.db import queries
+from service.db.batching import Batcher
 from service.db.engine import create_engine
-from service.db.session_lookup import SessionLookup
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -29,6 +30,16 @@ async def engine(database_url: str, db: asyncpg.Connection) -> AsyncIterator[Asy
         yield engine.execution_options(isolation_level="AUTOCOMMIT")
     finally:
         await engine.dispose()
+
+
+SessionReads = Batcher[uuid.UUID, None, queries.SessionWithUser]
+
+
+def session_reads(engine: AsyncEngine, max_batch: int = 256) -> SessionReads:
+    async def read(conn: Any, asks: Any) -> Any:
+        return await queries.find_sessions_with_users(conn, list(asks))
+
+    return Batcher(engine, read, max_batch)
 
 
 @pytest.fixture
@@ -79,30 +90,42 @@ async def settle() -> None:
 async def test_concurrent_asks_share_one_statement_and_each_gets_its_own_row(
     engine: AsyncEngine, db: asyncpg.Connection, statements: list[list[uuid.UUID]]
 ) -> None:
-    users = [await seed_session(db) for _ in range(10)]
-    second_session, owner = await seed_session(db, users[0][1])
-    asks = [
-        *users,  # each user's own session
-        users[3],  # the same session asked twice
-        (second_session, owner),
-        (users[1][0], users[2][1]),  # another user's session: not theirs
-        (uuid.uuid4(), users[4][1]),  # no such session
-    ]
-    lookup = SessionLookup(engine)
+    sessions = [await seed_session(db) for _ in range(10)]
+    sessions.append(await seed_session(db, sessions[0][1]))  # a second session of one user
+    unknown = uuid.uuid4()
+    reads = session_reads(engine)
     async with engine.connect() as held:
         await held.get_raw_connection()  # the pool's only connection is taken
-        pending = [asyncio.ensure_future(lookup.find(s, u)) for s, u in asks]
+        pending = [asyncio.ensure_future(reads.ask(s, None)) for s, _ in sessions]
+        pending.append(asyncio.ensure_future(reads.ask(unknown, None)))
         await settle()
         assert statements == []  # everyone is waiting for the connection, in one batch
     rows = await asyncio.gather(*pending)
 
     assert len(statements) == 1
-    assert set(statements[0]) == {session_id for session_id, _ in asks}
-    assert len(statements[0]) == len(set(statements[0]))  # a session asked twice is read once
-    for (session_id, user_id), row in zip(asks[:-2], rows[:-2], strict=True):
+    assert sorted(statements[0]) == sorted([s for s, _ in sessions] + [unknown])
+    for (session_id, user_id), row in zip(sessions, rows, strict=False):
         assert row is not None
         assert (row.id, row.user_id, row.email) == (session_id, user_id, f"{user_id}@example.com")
-    assert rows[-2] is None and rows[-1] is None
+    assert rows[-1] is None
+
+
+async def test_a_key_already_waiting_opens_the_next_batch(
+    engine: AsyncEngine, db: asyncpg.Connection, statements: list[list[uuid.UUID]]
+) -> None:
+    """Each asker gets an answer computed for its own ask (a refresh's own child token)."""
+    (session_id, _), (other_id, _) = await seed_session(db), await seed_session(db)
+    reads = session_reads(engine)
+    async with engine.connect() as held:
+        await held.get_raw_connection()
+        pending = [
+            asyncio.ensure_future(reads.ask(key, None))
+            for key in (session_id, session_id, other_id)
+        ]
+        await settle()
+    rows = await asyncio.gather(*pending)
+    assert sorted(statements, key=len) == [[session_id], [session_id, other_id]]
+    assert [row.id if row else None for row in rows] == [session_id, session_id, other_id]
 
 
 async def test_an_ask_after_the_read_started_waits_for_the_next_read(
@@ -112,7 +135,7 @@ async def test_an_ask_after_the_read_started_waits_for_the_next_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A revocation committed before a request asked is never hidden by a read already running."""
-    session_id, user_id = await seed_session(db)
+    session_id, _ = await seed_session(db)
     spy = queries.find_sessions_with_users
     reading, go_on = asyncio.Event(), asyncio.Event()
 
@@ -123,11 +146,11 @@ async def test_an_ask_after_the_read_started_waits_for_the_next_read(
         return rows
 
     monkeypatch.setattr(queries, "find_sessions_with_users", slow)
-    lookup = SessionLookup(engine)
-    first = asyncio.ensure_future(lookup.find(session_id, user_id))
+    reads = session_reads(engine)
+    first = asyncio.ensure_future(reads.ask(session_id, None))
     await reading.wait()
     await db.execute("UPDATE session SET revoked_at = $1 WHERE id = $2", NOW, session_id)
-    second = asyncio.ensure_future(lookup.find(session_id, user_id))
+    second = asyncio.ensure_future(reads.ask(session_id, None))
     await settle()
     go_on.set()
     before, after = await first, await second
@@ -143,7 +166,7 @@ async def test_a_failed_read_fails_its_batch_and_the_next_ask_reads_again(
     statements: list[list[uuid.UUID]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    session_id, user_id = await seed_session(db)
+    sessions = [await seed_session(db) for _ in range(3)]
     spy = queries.find_sessions_with_users
     failures = [asyncpg.ConnectionDoesNotExistError("connection lost")]
 
@@ -154,42 +177,42 @@ async def test_a_failed_read_fails_its_batch_and_the_next_ask_reads_again(
         return await spy(conn, session_ids)
 
     monkeypatch.setattr(queries, "find_sessions_with_users", failing_once)
-    lookup = SessionLookup(engine)
+    reads = session_reads(engine)
     results = await asyncio.gather(
-        *(lookup.find(session_id, user_id) for _ in range(3)), return_exceptions=True
+        *(reads.ask(session_id, None) for session_id, _ in sessions), return_exceptions=True
     )
     assert [type(result) for result in results] == [asyncpg.ConnectionDoesNotExistError] * 3
 
-    row = await lookup.find(session_id, user_id)
-    assert row is not None and row.id == session_id
+    row = await reads.ask(sessions[0][0], None)
+    assert row is not None and row.id == sessions[0][0]
     assert len(statements) == 2
 
 
 async def test_a_cancelled_asker_does_not_cancel_the_others(
     engine: AsyncEngine, db: asyncpg.Connection
 ) -> None:
-    session_id, user_id = await seed_session(db)
-    lookup = SessionLookup(engine)
+    (leaving_id, _), (staying_id, _) = await seed_session(db), await seed_session(db)
+    reads = session_reads(engine)
     async with engine.connect() as held:
         await held.get_raw_connection()
-        leaving = asyncio.ensure_future(lookup.find(session_id, user_id))
-        staying = asyncio.ensure_future(lookup.find(session_id, user_id))
+        leaving = asyncio.ensure_future(reads.ask(leaving_id, None))
+        staying = asyncio.ensure_future(reads.ask(staying_id, None))
         await settle()
         leaving.cancel()
         await settle()
     row = await staying
     assert leaving.cancelled()
-    assert row is not None and row.id == session_id
+    assert row is not None and row.id == staying_id
 
 
 async def test_batches_are_bounded(
     engine: AsyncEngine, db: asyncpg.Connection, statements: list[list[uuid.UUID]]
 ) -> None:
     asks = [await seed_session(db) for _ in range(7)]
-    lookup = SessionLookup(engine, max_batch=3)
+    reads = session_reads(engine, max_batch=3)
     async with engine.connect() as held:
         await held.get_raw_connection()
-        pending = [asyncio.ensure_future(lookup.find(s, u)) for s, u in asks]
+        pending = [asyncio.ensure_future(reads.ask(s, None)) for s, _ in asks]
         await settle()
     rows = await asyncio.gather(*pending)
     assert sorted(len(batch) for batch in statements) == [1, 3, 3]
