@@ -65,6 +65,12 @@ async def _execute(url: str, *statements: str) -> None:
         await conn.close()
 
 
+def settle(url: str) -> None:
+    """Finish the background work the previous scenario left (dead rows to vacuum, dirty pages
+    to write), so that it is not done during, and charged to, the next measurement."""
+    asyncio.run(_execute(url, "VACUUM (ANALYZE)", "CHECKPOINT"))
+
+
 @contextmanager
 def fresh_database(server_url: str) -> Iterator[str]:
     """A new, empty database on the server, dropped at the end."""

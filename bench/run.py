@@ -1,8 +1,10 @@
 """`python -m bench`: seed a fresh database, start `rotor serve --workers N`, measure the
 ceilings and the scenarios in the same run, print one table and write bench/results/*.json.
 
-Each round measures every ceiling and then every scenario, so that each ratio compares figures
-taken minutes apart on a machine whose speed drifts; the table shows the median over rounds.
+Each round measures each scenario right after its ceiling, so that each ratio compares figures
+taken seconds apart on a machine whose speed drifts, and settles the database (VACUUM,
+CHECKPOINT) before each pair, so that no scenario pays for the writes of the one before; the
+table shows the median over rounds.
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import ceilings
-from bench.database import SLOW_USERS, Seeds, email, fresh_database, postgres_server, slow_email
+from bench.database import (
+    SLOW_USERS,
+    Seeds,
+    email,
+    fresh_database,
+    postgres_server,
+    settle,
+    slow_email,
+)
 from bench.database import refresh_token as seeded_refresh_token
 from bench.server import Server, cpu_seconds, rotor_server
 from bench.wrk import Load, WrkResult, ensure_wrk
@@ -249,12 +259,14 @@ def _round(bench: Bench, rows: dict[str, Row], only: set[str] | None, url: str) 
         return only is None or name in only
 
     if wanted("refresh"):
+        settle(url)
         first = bench.seeds.take(REFRESH_CEILING_CLIENTS)[0]
         rows["refresh"].ceilings.append(
             ceilings.refresh_transactions_per_second(url, first, REFRESH_CEILING_CLIENTS, seconds)
         )
         bench.measured(rows["refresh"], bench.refresh)
     if wanted("me"):
+        settle(url)
         tokens = bench.me_tokens
         with ceilings.bare_endpoint(JWT_SECRET) as (bare_url, bare_pid):
             bare = Load(bare_url, "me", tokens, connections=bench.args.connections, seconds=seconds)
@@ -263,10 +275,12 @@ def _round(bench: Bench, rows: dict[str, Row], only: set[str] | None, url: str) 
         bench.measured(rows["me"], bench.me)
     if wanted("login"):
         for rounds in (10, 12):
+            settle(url)
             row = rows[f"login{rounds}"]
             row.ceilings.append(ceilings.bcrypt_per_second(rounds, seconds))
             bench.measured(row, functools.partial(bench.login, rounds))
     if wanted("no_stalls"):
+        settle(url)
         bench.measured(rows["no_stalls"], bench.no_stalls)
 
 

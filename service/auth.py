@@ -197,7 +197,8 @@ class Auth:
         # Under a login flood, refuse before the throttle and user lookups cost a round trip.
         self._hasher.ensure_capacity()
         throttle_keys = self._throttle_keys(email, client)
-        async with self._engine.connect() as conn:
+        # Two reads that need no common snapshot: no BEGIN/ROLLBACK round trips around them.
+        async with self._autocommit.connect() as conn:
             try:
                 await self._check_throttle(conn, throttle_keys)
             except RateLimited:
