@@ -197,8 +197,9 @@ class Auth:
         # Under a login flood, refuse before the throttle and user lookups cost a round trip.
         self._hasher.ensure_capacity()
         throttle_keys = self._throttle_keys(email, client)
-        # Two reads that need no common snapshot: no BEGIN/ROLLBACK round trips around them.
-        async with self._autocommit.connect() as conn:
+        # In a transaction, though they are two plain reads: with PgBouncer in transaction mode
+        # SQLAlchemy's prepare and execute must reach the same server connection.
+        async with self._engine.connect() as conn:
             try:
                 await self._check_throttle(conn, throttle_keys)
             except RateLimited:

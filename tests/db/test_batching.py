@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from rows import insert_session
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Settings
@@ -60,25 +61,7 @@ async def seed_session(
     db: asyncpg.Connection, user_id: uuid.UUID | None = None
 ) -> tuple[uuid.UUID, uuid.UUID]:
     """A user (new unless given) and one session of theirs: (session id, user id)."""
-    if user_id is None:
-        user_id = uuid.uuid4()
-        await db.execute(
-            'INSERT INTO "user" (id, email, password_hash, created_at, updated_at) '
-            "VALUES ($1, $2, 'x', $3, $3)",
-            user_id,
-            f"{user_id}@example.com",
-            NOW,
-        )
-    session_id = uuid.uuid4()
-    await db.execute(
-        "INSERT INTO session (id, user_id, created_at, last_used_at, expires_at) "
-        "VALUES ($1, $2, $3, $3, $4)",
-        session_id,
-        user_id,
-        NOW,
-        NOW + timedelta(days=30),
-    )
-    return session_id, user_id
+    return await insert_session(db, now=NOW, session_end=NOW + timedelta(days=30), user_id=user_id)
 
 
 async def settle() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from rows import insert_session
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Settings
@@ -33,22 +34,8 @@ async def engine(database_url: str, db: asyncpg.Connection) -> AsyncIterator[Asy
 
 
 async def seed(db: asyncpg.Connection, session_end: datetime = NOW + IDLE * 24) -> RefreshToken:
-    user_id, session_id, token = uuid.uuid4(), uuid.uuid4(), RefreshToken.new()
-    await db.execute(
-        'INSERT INTO "user" (id, email, password_hash, created_at, updated_at) '
-        "VALUES ($1, $2, 'x', $3, $3)",
-        user_id,
-        f"{user_id}@example.com",
-        NOW,
-    )
-    await db.execute(
-        "INSERT INTO session (id, user_id, created_at, last_used_at, expires_at) "
-        "VALUES ($1, $2, $3, $3, $4)",
-        session_id,
-        user_id,
-        NOW,
-        session_end,
-    )
+    session_id, _ = await insert_session(db, now=NOW, session_end=session_end)
+    token = RefreshToken.new()
     await db.execute(
         "INSERT INTO refresh_token (id, session_id, verifier, issued_at, expires_at) "
         "VALUES ($1, $2, $3, $4, $5)",
