@@ -2,8 +2,8 @@
 fresh database seeded like the benchmark's (each inside a transaction that is rolled back).
 
 The refresh rotation and the session check (each for a batch of requests, as the service runs
-them under load) are the service's own SQL text (service/db/
-queries.py); the login lookups mirror its Core statements as the compiler renders them.
+them under load) are the service's own SQL text (service/db/queries.py); the login lookups
+mirror its Core statements as the compiler renders them.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ ORDER BY session.last_used_at, session.id"""
 BATCH = 16
 
 
-def rotation_columns(first_session: int, count: int) -> list[list[object]]:
-    """queries.RotationAsk columns (unnest's arrays) for the seeded sessions' current tokens."""
+def rotation_asks(first_session: int, count: int) -> list[queries.RotationAsk]:
+    """Rotations of the seeded sessions' current tokens."""
     asks = []
     for session in range(first_session, first_session + count):
         token = RefreshToken.parse(refresh_token(session))
@@ -60,7 +60,7 @@ def rotation_columns(first_session: int, count: int) -> list[list[object]]:
                 token.id, token.verifier, child.id, child.verifier, "bench", "127.0.0.1"
             )
         )
-    return [list(column) for column in zip(*asks, strict=True)]
+    return asks
 
 
 async def explain(url: str, session: int, users: int) -> None:
@@ -71,7 +71,7 @@ async def explain(url: str, session: int, users: int) -> None:
         (
             f"refresh: a batch of {BATCH} rotations in one statement (queries._ROTATE)",
             queries._ROTATE,
-            (*rotation_columns(session, BATCH), now, timedelta(days=14)),
+            queries.rotate_arguments(rotation_asks(session, BATCH), now, timedelta(days=14)),
         ),
         (
             f"GET /v1/me: a batch of {BATCH} session checks (queries._SESSIONS_WITH_USERS)",

@@ -206,7 +206,7 @@ WHERE s.id = ANY($1::uuid[])
 async def find_sessions_with_users(
     conn: AsyncConnection, session_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, SessionWithUser]:
-    """The session check of every protected request (see db/session_lookup.py): primary-key
+    """The session check of every protected request (see db/batching.py): primary-key
     lookups of many sessions and their users in one statement, by session id."""
     records = await _fetch(conn, _SESSIONS_WITH_USERS, list(session_ids))
     return {record["id"]: SessionWithUser(**record) for record in records}
@@ -413,17 +413,16 @@ async def rotate_refresh_tokens(
     """Rotate each token (all distinct) that may be rotated right now. By token id, every known
     token's locked row, with child_expires_at None where it was not rotated (the caller decides
     why); unknown ids are absent."""
-    columns = [[ask[i] for ask in asks] for i in range(len(RotationAsk._fields))]  # unnest()
-    records = await _fetch(conn, _ROTATE, *columns, now, idle_ttl)
+    records = await _fetch(conn, _ROTATE, *rotate_arguments(asks, now, idle_ttl))
     return {record["id"]: Rotation(**record) for record in records}
 
 
-async def rotate_refresh_token(
-    conn: AsyncConnection, ask: RotationAsk, *, now: datetime, idle_ttl: timedelta
-) -> Rotation | None:
-    """rotate_refresh_tokens for one token: its locked row, or None for an unknown id."""
-    rotations = await rotate_refresh_tokens(conn, [ask], now=now, idle_ttl=idle_ttl)
-    return rotations.get(ask.token_id)
+def rotate_arguments(
+    asks: Sequence[RotationAsk], now: datetime, idle_ttl: timedelta
+) -> list[object]:
+    """_ROTATE's parameters: one array per RotationAsk field (for unnest), then now and idle_ttl."""
+    columns = [[ask[i] for ask in asks] for i in range(len(RotationAsk._fields))]
+    return [*columns, now, idle_ttl]
 
 
 async def find_child(conn: AsyncConnection, parent_id: uuid.UUID) -> Record | None:

@@ -66,10 +66,10 @@ async def rotate(
 ) -> tuple[Any, RefreshToken]:
     child = token.child(uuid.uuid4())
     async with engine.connect() as conn:
-        row = await queries.rotate_refresh_token(
-            conn, ask(token, child, verifier), now=now, idle_ttl=IDLE
+        rows = await queries.rotate_refresh_tokens(
+            conn, [ask(token, child, verifier)], now=now, idle_ttl=IDLE
         )
-    return row, child
+    return rows.get(token.id), child
 
 
 async def test_rotates_a_live_token_in_one_statement(
