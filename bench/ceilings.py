@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.database import PASSWORD, pg_env
-from service.passwords import hash_password_sync, verify_password_sync
+from service.domain.passwords import hash_password_sync, verify_password_sync
 from service.web.app import BCRYPT_NICENESS
 
 HERE = Path(__file__).resolve().parent

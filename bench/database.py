@@ -25,9 +25,9 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from service.keys import hmac_key_set
-from service.passwords import hash_password_sync
-from service.tokens import AccessTokens, RefreshToken
+from service.domain.keys import hmac_key_set
+from service.domain.passwords import hash_password_sync
+from service.domain.tokens import AccessTokens, RefreshToken
 
 PASSWORD = "bench password 1234"  # noqa: S105 - the seeded users' password, only on this bench
 SLOW_USERS = 200
@@ -45,9 +45,9 @@ def postgres_server(data_dir: Path) -> Iterator[str]:
         yield libpq(configured)
         return
     try:
-        from service.embedded import EmbeddedPostgres  # type: ignore[import-not-found,unused-ignore]
+        from service.ops.embedded import EmbeddedPostgres  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
-        raise SystemExit("bench: set DATABASE_URL (service.embedded is not available)") from None
+        raise SystemExit("bench: set DATABASE_URL (no embedded PostgreSQL here)") from None
     embedded = EmbeddedPostgres(data_dir)
     url: str = embedded.start()
     try:

@@ -26,8 +26,8 @@ from bench.database import (
 )
 from bench.run import JWT_SECRET
 from service.db import queries
-from service.migrate import upgrade
-from service.tokens import RefreshToken
+from service.domain.tokens import RefreshToken
+from service.ops.migrate import upgrade
 
 LOGIN_BY_EMAIL = """SELECT "user".id, "user".email, "user".password_hash, "user".created_at,
     "user".updated_at, "user".disabled_at

@@ -38,7 +38,7 @@ from bench.database import (
 from bench.database import refresh_token as seeded_refresh_token
 from bench.server import Server, cpu_seconds, rotor_server
 from bench.wrk import Load, WrkResult, ensure_wrk
-from service.migrate import upgrade
+from service.ops.migrate import upgrade
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

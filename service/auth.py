@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from service.config import Settings
 from service.db import queries
 from service.db.batching import Batcher
-from service.errors import (
+from service.domain.errors import (
     AccountDisabled,
     EmailTaken,
     InvalidCredentials,
@@ -30,9 +30,9 @@ from service.errors import (
     TokenReused,
     WrongPassword,
 )
-from service.observer import AuthObserver, RefreshOutcome
-from service.passwords import PasswordHasher
-from service.tokens import AccessClaims, AccessTokens, RefreshToken
+from service.domain.observer import AuthObserver, RefreshOutcome
+from service.domain.passwords import PasswordHasher
+from service.domain.tokens import AccessClaims, AccessTokens, RefreshToken
 
 Clock = Callable[[], datetime]
 LogoutScope = Literal["local", "others", "global"]

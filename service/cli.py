@@ -16,16 +16,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service import importer
 from service.config import JWT_ALGORITHMS, ConfigError, Settings, load_settings
 from service.db.engine import async_url, create_engine
-from service.keys import generate_private_key_pem, load_key_set
-from service.logs import configure_logging
-from service.metrics_workers import multiprocess_directory, worker_exited
-from service.migrate import current_revision, head_revision, upgrade
-from service.pruning import PruneCounts, Pruner
+from service.domain.keys import generate_private_key_pem, load_key_set
+from service.flows.pruning import PruneCounts, Pruner
+from service.ops import importer
+from service.ops.logs import configure_logging
+from service.ops.metrics_workers import multiprocess_directory, worker_exited
+from service.ops.migrate import current_revision, head_revision, upgrade
+from service.ops.workers import WorkerFailed, run, supervise
 from service.web.app import create_app, handler_args
-from service.workers import WorkerFailed, run, supervise
 
 logger = logging.getLogger("rotor")
 
@@ -88,7 +88,7 @@ def database(settings: Settings) -> Iterator[tuple[str, bool]]:
     if settings.database_url is not None:
         yield settings.database_url, False
         return
-    from service.embedded import EmbeddedPostgres, EmbeddedPostgresError
+    from service.ops.embedded import EmbeddedPostgres, EmbeddedPostgresError
 
     embedded = EmbeddedPostgres(settings.data_dir.resolve() / "postgres")
     try:

@@ -25,8 +25,8 @@ from sqlalchemy.engine import make_url
 from tests_support import TEST_SECRET
 
 from service.config import Settings
-from service.keys import KeySet, hmac_key_set
-from service.migrate import upgrade
+from service.domain.keys import KeySet, hmac_key_set
+from service.ops.migrate import upgrade
 from service.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +68,7 @@ def server_url() -> Iterator[str]:
     if configured:
         yield _libpq(configured)
         return
-    from service.embedded import EmbeddedPostgres
+    from service.ops.embedded import EmbeddedPostgres
 
     embedded = EmbeddedPostgres(ROOT / ".rotor" / "test-postgres")
     yield embedded.start()

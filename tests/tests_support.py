@@ -6,7 +6,7 @@ from typing import Any
 
 import jwt
 
-from service.keys import hmac_key_set
+from service.domain.keys import hmac_key_set
 
 TEST_SECRET = b"test-secret-that-is-at-least-32-bytes-long"
 

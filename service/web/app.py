@@ -16,13 +16,13 @@ from aiohttp.typedefs import Middleware
 from service.auth import Auth, Clock, system_clock
 from service.config import Settings
 from service.db.engine import create_engine
-from service.keys import KeySet
-from service.logs import LogObserver
-from service.migrate import head_revision
-from service.observer import AuthObserver, Observers
-from service.passwords import DurationCallback, PasswordHasher
-from service.pruning import Pruner, run_periodically
-from service.tokens import AccessTokens
+from service.domain.keys import KeySet
+from service.domain.observer import AuthObserver, Observers
+from service.domain.passwords import DurationCallback, PasswordHasher
+from service.domain.tokens import AccessTokens
+from service.flows.pruning import Pruner, run_periodically
+from service.ops.logs import LogObserver
+from service.ops.migrate import head_revision
 from service.web import events, protocol
 from service.web.appkeys import AUTH, ENGINE, HEAD_REVISION, KEYS, OPENAPI, PRUNE_TASK, SETTINGS
 from service.web.handlers import routes
@@ -50,7 +50,7 @@ def create_app(
     if settings.metrics:
         # Imported only now: prometheus_client must not be imported before a worker has
         # PROMETHEUS_MULTIPROC_DIR (see service/metrics.py).
-        from service.metrics import Metrics, configured_multiprocess_dir
+        from service.ops.metrics import Metrics, configured_multiprocess_dir
         from service.web.metrics import metrics_middleware, metrics_route
 
         metrics = Metrics(configured_multiprocess_dir())

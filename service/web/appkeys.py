@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.auth import Auth
 from service.config import Settings
-from service.keys import KeySet
+from service.domain.keys import KeySet
 
 SETTINGS = web.AppKey("settings", Settings)
 KEYS = web.AppKey("keys", KeySet)

@@ -17,7 +17,7 @@ import orjson
 from aiohttp import web
 
 from service.auth import EventPage, EventPosition, EventView
-from service.errors import ValidationFailed
+from service.domain.errors import ValidationFailed
 from service.web.appkeys import AUTH
 from service.web.client import bearer_token
 from service.web.handlers import _require_admin

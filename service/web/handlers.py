@@ -7,8 +7,14 @@ import hmac
 from aiohttp import web
 
 from service.auth import Auth, ClientInfo, IssuedTokens
-from service.errors import CsrfFailed, InvalidGrant, InvalidToken, NotFound, ServiceUnavailable
-from service.migrate import current_revision
+from service.domain.errors import (
+    CsrfFailed,
+    InvalidGrant,
+    InvalidToken,
+    NotFound,
+    ServiceUnavailable,
+)
+from service.ops.migrate import current_revision
 from service.web import schemas
 from service.web.appkeys import AUTH, ENGINE, HEAD_REVISION, KEYS, OPENAPI, SETTINGS
 from service.web.client import bearer_token, client_info

@@ -8,7 +8,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from service.metrics import CONTENT_TYPE, Metrics
+from service.ops.metrics import CONTENT_TYPE, Metrics
 from service.web.middlewares import route_template
 
 

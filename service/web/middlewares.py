@@ -14,7 +14,8 @@ import sqlalchemy.exc
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from service import errors, logs
+from service.domain import errors
+from service.ops import logs
 from service.web.responses import error_response
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
 from pydantic_core import PydanticCustomError
 
-from service.errors import InvalidRequest, ValidationFailed
+from service.domain.errors import InvalidRequest, ValidationFailed
 
 MAX_EMAIL_LENGTH = 254
 MIN_PASSWORD_LENGTH = 8

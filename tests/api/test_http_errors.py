@@ -8,8 +8,8 @@ from typing import Any
 from helpers import PASSWORD, Client, error_of
 
 from service.config import Settings
-from service.keys import KeySet
-from service.tokens import RefreshToken
+from service.domain.keys import KeySet
+from service.domain.tokens import RefreshToken
 from service.web.app import create_app
 from service.web.appkeys import HEAD_REVISION as HEAD
 

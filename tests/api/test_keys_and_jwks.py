@@ -11,7 +11,7 @@ import jwt
 import pytest
 from helpers import Client, bearer, signed_in
 
-from service.keys import generate_private_key_pem, load_asymmetric_key_set
+from service.domain.keys import generate_private_key_pem, load_asymmetric_key_set
 
 
 def _key_file(tmp_path: Path, alg: str, name: str = "key.pem") -> Path:

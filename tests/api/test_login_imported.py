@@ -14,8 +14,8 @@ import pytest
 from conftest import MakeClient
 from helpers import Client, error_of, login
 
-from service import hash_schemes
-from service.passwords import hash_password_sync, verify_password_sync
+from service.domain import hash_schemes
+from service.domain.passwords import hash_password_sync, verify_password_sync
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 CREATED = datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)

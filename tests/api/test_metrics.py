@@ -13,7 +13,7 @@ import pytest
 from helpers import PASSWORD, Client, bearer, error_of, refresh, signed_in
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.metrics import (
+from service.ops.metrics import (
     MULTIPROC_ENV,
     Metrics,
     multiprocess_directory,
@@ -137,7 +137,7 @@ async def test_throttled_and_disabled_logins_are_counted(make_client: Any) -> No
 # A worker: multiprocess mode from the environment, as `rotor serve --workers N` starts it.
 WORKER = """
 import sys
-from service.metrics import Metrics, configured_multiprocess_dir
+from service.ops.metrics import Metrics, configured_multiprocess_dir
 metrics = Metrics(configured_multiprocess_dir())
 metrics.login("success", None)
 metrics.refresh("rotated", None, None)

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 from helpers import Client, bearer, error_of, login, refresh, register, signed_in
 
-from service.pruning import PruneCounts, Pruner, run_periodically
+from service.flows.pruning import PruneCounts, Pruner, run_periodically
 from service.web.appkeys import ENGINE, PRUNE_TASK, SETTINGS
 
 IDLE = 3600  # the test settings' AUTH_SESSION_IDLE_TTL
@@ -155,7 +155,7 @@ async def test_a_failed_periodic_run_is_logged_and_the_next_one_runs(
         return None
 
     with (
-        caplog.at_level(logging.INFO, logger="service.pruning"),
+        caplog.at_level(logging.INFO, logger="service.flows.pruning"),
         pytest.raises(asyncio.CancelledError),
     ):
         await run_periodically(FlakyPruner(), 60, sleep=no_sleep)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 from helpers import Client, bearer, error_of, refresh, signed_in
 
-from service.tokens import RefreshToken
+from service.domain.tokens import RefreshToken
 
 
 async def test_refresh_rotates_and_records_lineage(client: Client, db: asyncpg.Connection) -> None:

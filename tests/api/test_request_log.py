@@ -11,8 +11,8 @@ import orjson
 import pytest
 from helpers import PASSWORD, Client, bearer, refresh, signed_in
 
-from service.logs import JsonFormatter
-from service.tokens import RefreshToken
+from service.domain.tokens import RefreshToken
+from service.ops.logs import JsonFormatter
 
 Lines = Callable[[], list[dict[str, Any]]]
 ADMIN_KEY = "admin-key-that-is-long-enough"

@@ -10,7 +10,7 @@ from conftest import FakeClock
 from helpers import bearer, refresh, signed_in
 
 from service.config import Settings
-from service.keys import KeySet
+from service.domain.keys import KeySet
 from service.web.app import create_app
 
 

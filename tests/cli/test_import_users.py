@@ -20,9 +20,10 @@ import asyncpg
 import pytest
 from helpers import Client, login
 
-from service import cli, importer
+from service import cli
 from service.config import Settings
 from service.db.engine import create_engine
+from service.ops import importer
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((ROOT / "tests" / "vectors" / "bcryptjs.json").read_text())["vectors"]

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from service.db import queries
 from service.db.engine import async_url
 from service.db.models import metadata
-from service.migrate import downgrade, upgrade
+from service.ops.migrate import downgrade, upgrade
 
 
 def _inspect(url: str, look: Callable[[Any], Any]) -> Any:

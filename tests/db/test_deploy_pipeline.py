@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from service.migrate import head_revision, upgrade
+from service.ops.migrate import head_revision, upgrade
 
 
 def _env(**extra: str) -> dict[str, str]:

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from service.ops.embedded import EmbeddedPostgres, EmbeddedPostgresError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = """
 import sys, time
 from pathlib import Path
-from service.embedded import EmbeddedPostgres
+from service.ops.embedded import EmbeddedPostgres
 print(EmbeddedPostgres(Path(sys.argv[1])).start(), flush=True)
 if sys.argv[2] == "hold":
     time.sleep(600)

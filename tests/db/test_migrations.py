@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.db.engine import async_url
 from service.db.models import metadata
-from service.migrate import downgrade, head_revision, upgrade
+from service.ops.migrate import downgrade, head_revision, upgrade
 
 
 async def _tables(url: str) -> set[str]:

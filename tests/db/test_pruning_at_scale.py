@@ -18,7 +18,7 @@ from helpers import login, refresh, register
 
 from service.config import Settings
 from service.db.engine import create_engine
-from service.pruning import PruneCounts, Pruner
+from service.flows.pruning import PruneCounts, Pruner
 
 SESSIONS = 100_000
 USERS = 1_000

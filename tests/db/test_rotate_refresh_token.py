@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.config import Settings
 from service.db import queries
 from service.db.engine import create_engine
-from service.tokens import RefreshToken
+from service.domain.tokens import RefreshToken
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 IDLE = timedelta(hours=1)

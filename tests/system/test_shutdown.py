@@ -22,7 +22,7 @@ from helpers import PASSWORD, signed_in
 from servers import ServerProcess, StartServer, answer, backend_waiting_on_a_lock
 
 from service.cli import SHUTDOWN_TIMEOUT
-from service.tokens import RefreshToken
+from service.domain.tokens import RefreshToken
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import pytest
 from helpers import PASSWORD, bearer, signed_in
 from servers import ServerProcess, StartServer
 
-from service.tokens import RefreshToken
+from service.domain.tokens import RefreshToken
 
 pytestmark = pytest.mark.slow
 

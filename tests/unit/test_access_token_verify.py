@@ -10,9 +10,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from service.errors import InvalidToken
-from service.keys import Key, KeySet, hmac_key_set, public_key
-from service.tokens import AccessTokens
+from service.domain.errors import InvalidToken
+from service.domain.keys import Key, KeySet, hmac_key_set, public_key
+from service.domain.tokens import AccessTokens
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SECRET = b"a-test-secret-that-is-at-least-32-bytes"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from service.config import ConfigError, Settings, load_settings
-from service.keys import generate_private_key_pem
+from service.domain.keys import generate_private_key_pem
 
 
 def test_defaults_match_the_contract() -> None:

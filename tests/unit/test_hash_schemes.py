@@ -10,8 +10,13 @@ from typing import Any
 
 import pytest
 
-from service import hash_schemes, passwords
-from service.passwords import PasswordHasher, hash_password_sync, is_current, verify_password_sync
+from service.domain import hash_schemes, passwords
+from service.domain.passwords import (
+    PasswordHasher,
+    hash_password_sync,
+    is_current,
+    verify_password_sync,
+)
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 

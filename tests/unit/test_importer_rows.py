@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.importer import Rejection, Row, parse, validate
+from service.ops.importer import Rejection, Row, parse, validate
 
 HASH = "$2a$10$c4G9NrDaZiDSpFZ8krYpJOK3NBmFnWWR1eoKl7ZEgt6PMJht7fdNK"
 

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from service.config import ConfigError, Settings
-from service.keys import (
+from service.domain.keys import (
     development_secret,
     generate_private_key_pem,
     hmac_key_set,

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from service.config import ConfigError, load_settings
-from service.logs import FIELDS, configure_logging, request_context
+from service.ops.logs import FIELDS, configure_logging, request_context
 
 
 class Terminal(io.StringIO):

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from service.config import Settings
-from service.keys import KeySet
+from service.domain.keys import KeySet
 from service.web import schemas
 from service.web.app import create_app
 from service.web.openapi import load_document

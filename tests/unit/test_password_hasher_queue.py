@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from service.errors import ServiceUnavailable
-from service.passwords import BUSY_RETRY_AFTER, PasswordHasher, hash_password_sync
+from service.domain.errors import ServiceUnavailable
+from service.domain.passwords import BUSY_RETRY_AFTER, PasswordHasher, hash_password_sync
 
 PASSWORD = "correct horse battery staple"
 

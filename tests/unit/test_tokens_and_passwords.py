@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.errors import InvalidToken
-from service.keys import hmac_key_set
-from service.passwords import hash_password_sync, rounds_of, verify_password_sync
-from service.tokens import AccessTokens, RefreshToken
+from service.domain.errors import InvalidToken
+from service.domain.keys import hmac_key_set
+from service.domain.passwords import hash_password_sync, rounds_of, verify_password_sync
+from service.domain.tokens import AccessTokens, RefreshToken
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

@@ -21,7 +21,7 @@ from typing import IO, Any
 import orjson
 from aiohttp.http_exceptions import HttpProcessingError
 
-from service.observer import AdminAction, AuthObserver, LoginOutcome, RefreshOutcome
+from service.domain.observer import AdminAction, AuthObserver, LoginOutcome, RefreshOutcome
 
 ACCESS_LOGGER = "rotor.access"
 SECURITY_LOGGER = "rotor.security"

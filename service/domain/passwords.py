@@ -18,9 +18,9 @@ from typing import TypeVar
 
 import bcrypt
 
-from service import hash_schemes
-from service.errors import ServiceUnavailable
-from service.hash_schemes import ROTOR
+from service.domain import hash_schemes
+from service.domain.errors import ServiceUnavailable
+from service.domain.hash_schemes import ROTOR
 
 # Seconds a client is asked to wait when every bcrypt slot is taken: about one hash at cost 12.
 BUSY_RETRY_AFTER = 1

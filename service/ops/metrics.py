@@ -5,7 +5,7 @@ many apps in one process). With several worker processes, prometheus-client's mu
 keeps every worker's values in memory-mapped files under PROMETHEUS_MULTIPROC_DIR and a scrape of
 any worker merges them all. That variable must be set before prometheus_client is first imported
 in a worker, which is why the web layer imports this module only when metrics are on, and why
-`service.metrics_workers.multiprocess_directory` (called by `rotor serve` before it starts
+`service.ops.metrics_workers.multiprocess_directory` (called by `rotor serve` before it starts
 workers, without importing prometheus_client) sets it.
 """
 
@@ -27,18 +27,18 @@ from prometheus_client import (
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.metrics_workers import (
-    MULTIPROC_ENV,
-    configured_multiprocess_dir,
-    multiprocess_directory,
-    worker_exited,
-)
-from service.observer import (
+from service.domain.observer import (
     LOGIN_OUTCOMES,
     REFRESH_OUTCOMES,
     AuthObserver,
     LoginOutcome,
     RefreshOutcome,
+)
+from service.ops.metrics_workers import (
+    MULTIPROC_ENV,
+    configured_multiprocess_dir,
+    multiprocess_directory,
+    worker_exited,
 )
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

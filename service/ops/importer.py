@@ -28,8 +28,8 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tqdm import tqdm
 
-from service import hash_schemes
 from service.db import queries
+from service.domain import hash_schemes
 from service.web.schemas import Email
 
 T = TypeVar("T")

@@ -21,8 +21,8 @@ from typing import Any
 
 import jwt
 
-from service.errors import InvalidToken
-from service.keys import Key, KeySet
+from service.domain.errors import InvalidToken
+from service.domain.keys import Key, KeySet
 
 _REFRESH_TOKEN = re.compile(r"^([0-9a-f]{32})\.([A-Za-z0-9_-]{43})$")
 _SECRET_BYTES = 32
