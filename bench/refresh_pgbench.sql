@@ -1,4 +1,4 @@
--- The refresh rotation as PostgreSQL alone runs it: the same statements as Auth.refresh sends
+-- The refresh rotation as PostgreSQL alone runs it: the same statements as service/flows/refresh.py sends
 -- (look up and lock the token and its session, spend it, insert its child, touch the session).
 -- Client k rotates the chain of seeded session :offset + k; \gset carries the newest token id
 -- from one transaction to the next, so each lookup is by primary key, as in the service.

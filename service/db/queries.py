@@ -1,7 +1,7 @@
 """Every SQL statement the use cases run, as small functions over an AsyncConnection.
 
-They never commit: the caller (service/auth.py) owns the transaction. Timestamps always come
-from the caller's injected clock, never from the database's now(), so tests control time.
+They never commit: the caller (a flow in service/flows/) owns the transaction. Timestamps
+always come from the injected clock, never from the database's now(), so tests control time.
 
 The statements on the hot paths (the session lookup of every protected request and the
 refresh rotation) are plain SQL run on the driver's connection: SQLAlchemy's statement building,
@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.db.liveness import live_clause, live_sql
 from service.db.models import auth_event, login_failure, refresh_token, session, user
 
 # A result row whose columns are read by name (row.email); SQLAlchemy types them as Any.
@@ -133,14 +134,6 @@ async def delete_user(conn: AsyncConnection, user_id: uuid.UUID) -> None:
 # --- sessions --------------------------------------------------------------------------------
 
 
-def _live(now: datetime, idle_ttl: int) -> object:
-    return and_(
-        session.c.revoked_at.is_(None),
-        session.c.expires_at > now,
-        session.c.last_used_at > now - timedelta(seconds=idle_ttl),
-    )
-
-
 async def insert_session(
     conn: AsyncConnection,
     *,
@@ -212,15 +205,33 @@ async def find_sessions_with_users(
     return {record["id"]: SessionWithUser(**record) for record in records}
 
 
+def _text(value: object) -> str | None:
+    """An inet column as text (asyncpg returns ipaddress objects)."""
+    return None if value is None else str(value)
+
+
+class LiveSession(NamedTuple):
+    id: uuid.UUID
+    device_name: str | None
+    platform: str | None
+    user_agent: str | None
+    ip: str | None
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+
+
 async def list_live_sessions(
     conn: AsyncConnection, user_id: uuid.UUID, now: datetime, idle_ttl: int
-) -> Sequence[Record]:
+) -> list[LiveSession]:
+    """The user's live sessions, most recently used first."""
     statement = (
-        select(session)
-        .where(session.c.user_id == user_id, _live(now, idle_ttl))  # type: ignore[arg-type]
+        select(*(session.c[name] for name in LiveSession._fields))
+        .where(session.c.user_id == user_id, live_clause(now, idle_ttl))
         .order_by(session.c.last_used_at.desc(), session.c.id)
     )
-    return (await conn.execute(statement)).all()
+    rows = await conn.execute(statement)
+    return [LiveSession(**{**row._mapping, "ip": _text(row.ip)}) for row in rows]
 
 
 async def live_session_ids_oldest_first(
@@ -228,7 +239,7 @@ async def live_session_ids_oldest_first(
 ) -> list[uuid.UUID]:
     statement = (
         select(session.c.id)
-        .where(session.c.user_id == user_id, _live(now, idle_ttl))  # type: ignore[arg-type]
+        .where(session.c.user_id == user_id, live_clause(now, idle_ttl))
         .order_by(session.c.last_used_at, session.c.id)
     )
     return list((await conn.execute(statement)).scalars())
@@ -294,7 +305,26 @@ async def insert_refresh_token(
     )
 
 
-async def lock_refresh_token(conn: AsyncConnection, token_id: uuid.UUID) -> Record | None:
+class LockedRefreshToken(NamedTuple):
+    """A refresh token with its session and user, as lock_refresh_token returns it."""
+
+    id: uuid.UUID
+    verifier: bytes
+    expires_at: datetime
+    spent_at: datetime | None
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    last_used_at: datetime
+    session_expires_at: datetime
+    revoked_at: datetime | None
+    email: str
+    user_created_at: datetime
+    disabled_at: datetime | None
+
+
+async def lock_refresh_token(
+    conn: AsyncConnection, token_id: uuid.UUID
+) -> LockedRefreshToken | None:
     """The token, its session and its user, with the token and session rows locked.
 
     Locking both rows serializes every rotation of a token and every revocation of its session:
@@ -320,13 +350,15 @@ async def lock_refresh_token(conn: AsyncConnection, token_id: uuid.UUID) -> Reco
         .where(refresh_token.c.id == token_id)
         .with_for_update(of=[refresh_token, session])
     )
-    return (await conn.execute(statement)).first()
+    found = (await conn.execute(statement)).first()
+    return None if found is None else LockedRefreshToken(**found._mapping)
 
 
 # The whole rotation of live, unspent, unexpired tokens in one statement (one round trip, no
 # BEGIN/COMMIT), for a batch of refreshes (service/db/batching.py) of distinct tokens: lock each
 # token and its session row exactly as lock_refresh_token does, then spend, insert the child and
-# touch the session only for the tokens that pass every check of Auth.refresh.
+# touch the session only for the tokens that may rotate now (the rule of service/flows/refresh.py;
+# the session part is service/db/liveness.py's).
 # Rows are locked in token id order, so two batches sharing tokens (the same token refreshed on
 # two processes at once) wait for each other instead of deadlocking. Data-modifying CTEs run
 # once, in the statement's own transaction; a concurrent rotation of the same token waits on the
@@ -353,9 +385,7 @@ WITH asked AS (
     FROM locked JOIN asked ON asked.token_id = locked.id
     WHERE locked.verifier = asked.verifier AND locked.spent_at IS NULL
         AND locked.expires_at > $7::timestamptz
-        AND locked.disabled_at IS NULL AND locked.revoked_at IS NULL
-        AND locked.session_expires_at > $7::timestamptz
-        AND locked.last_used_at + $8::interval > $7::timestamptz
+        AND locked.disabled_at IS NULL AND {live}
 ), spent AS (
     UPDATE refresh_token SET spent_at = $7::timestamptz
     FROM fresh
@@ -375,7 +405,15 @@ WITH asked AS (
 )
 SELECT locked.*, child.expires_at AS child_expires_at
 FROM locked LEFT JOIN child ON child.parent_id = locked.id
-"""
+""".format(  # noqa: S608 (constant fragments, no input)
+    live=live_sql(
+        revoked_at="locked.revoked_at",
+        expires_at="locked.session_expires_at",
+        last_used_at="locked.last_used_at",
+        now="$7::timestamptz",
+        idle="$8::interval",
+    )
+)
 
 
 class RotationAsk(NamedTuple):
@@ -439,26 +477,6 @@ async def find_refresh_token_session(conn: AsyncConnection, token_id: uuid.UUID)
         .where(refresh_token.c.id == token_id)
     )
     return (await conn.execute(statement)).first()
-
-
-async def spend_refresh_token(conn: AsyncConnection, token_id: uuid.UUID, now: datetime) -> None:
-    await conn.execute(
-        update(refresh_token).where(refresh_token.c.id == token_id).values(spent_at=now)
-    )
-
-
-async def touch_session(
-    conn: AsyncConnection,
-    session_id: uuid.UUID,
-    now: datetime,
-    user_agent: str | None,
-    ip: str | None,
-) -> None:
-    await conn.execute(
-        update(session)
-        .where(session.c.id == session_id)
-        .values(last_used_at=now, user_agent=user_agent, ip=ip)
-    )
 
 
 async def revoke_session(

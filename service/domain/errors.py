@@ -1,11 +1,10 @@
-"""Domain errors. Each has a stable code from API.md; the web layer maps them to HTTP statuses.
+"""Domain errors. Each has a stable code (docs/reference/errors.md); the web layer maps them to
+HTTP statuses.
 
 Messages are written for clients: they never contain a secret, SQL or a stack trace.
 """
 
 from __future__ import annotations
-
-import uuid
 
 
 class AuthError(Exception):
@@ -71,14 +70,6 @@ class InvalidGrant(AuthError):
 class TokenReused(AuthError):
     code = "token_reused"
     message = "This refresh token was already used; the session has been revoked."
-
-    def __init__(
-        self, user_id: uuid.UUID | None = None, session_id: uuid.UUID | None = None
-    ) -> None:
-        super().__init__()
-        # Whose session was revoked, for logs and metrics (never shown to the client).
-        self.user_id = user_id
-        self.session_id = session_id
 
 
 class InvalidToken(AuthError):

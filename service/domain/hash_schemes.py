@@ -3,7 +3,7 @@
 A stored hash names its scheme with a tag before the first `$`, as Django does
 (`pbkdf2_sha256$...`); plain bcrypt as written by bcrypt/bcryptjs is recognised by its own
 modular-crypt prefix (`$2a$`, `$2b$`, `$2y$`). Only Rotor's own scheme is ever written; the others
-are verified so that imported users can log in, and are then replaced (see Auth.login).
+are verified so that imported users can log in, and are then replaced (see service/flows/login.py).
 
 Everything here is synchronous and CPU-bound: callers run it off the event loop.
 """

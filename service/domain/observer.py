@@ -1,8 +1,9 @@
 """How the use cases report outcomes to metrics and logs without knowing either.
 
-`Auth` calls an `AuthObserver`; the web layer wires in the implementations (Prometheus counters,
-security warnings, the request log's user and session ids). The base class does nothing, so an
-implementation overrides only what it needs and the use cases never check for None.
+A flow calls its `AuthObserver` once an outcome is decided; the app wires in the implementations
+(Prometheus counters, security warnings in the log). The base class does nothing, so an
+implementation overrides only what it needs and the flows never check for None. Who the caller
+is, for the request log, is bound by the web layer from what the flow returned.
 """
 
 from __future__ import annotations
@@ -27,18 +28,15 @@ REFRESH_OUTCOMES: tuple[RefreshOutcome, ...] = (
 class AuthObserver:
     """Called synchronously by the use cases after the outcome is decided; must not raise."""
 
-    def identified(self, user_id: uuid.UUID, session_id: uuid.UUID | None) -> None:
-        """The caller of this request is known (valid access token, login or refresh)."""
-
-    def login(self, outcome: LoginOutcome, user_id: uuid.UUID | None) -> None:
+    def on_login(self, outcome: LoginOutcome, user_id: uuid.UUID | None) -> None:
         """A login attempt ended; `user_id` is None for an unknown email (and when throttled)."""
 
-    def refresh(
+    def on_refresh(
         self, outcome: RefreshOutcome, user_id: uuid.UUID | None, session_id: uuid.UUID | None
     ) -> None:
         """A refresh attempt ended; the ids are None when the token named no session."""
 
-    def admin_action(self, action: AdminAction, user_id: uuid.UUID) -> None:
+    def on_admin_action(self, action: AdminAction, user_id: uuid.UUID) -> None:
         """An admin changed a user's account or sessions."""
 
 
@@ -48,20 +46,16 @@ class Observers(AuthObserver):
     def __init__(self, observers: Sequence[AuthObserver]) -> None:
         self._observers = tuple(observers)
 
-    def identified(self, user_id: uuid.UUID, session_id: uuid.UUID | None) -> None:
+    def on_login(self, outcome: LoginOutcome, user_id: uuid.UUID | None) -> None:
         for observer in self._observers:
-            observer.identified(user_id, session_id)
+            observer.on_login(outcome, user_id)
 
-    def login(self, outcome: LoginOutcome, user_id: uuid.UUID | None) -> None:
-        for observer in self._observers:
-            observer.login(outcome, user_id)
-
-    def refresh(
+    def on_refresh(
         self, outcome: RefreshOutcome, user_id: uuid.UUID | None, session_id: uuid.UUID | None
     ) -> None:
         for observer in self._observers:
-            observer.refresh(outcome, user_id, session_id)
+            observer.on_refresh(outcome, user_id, session_id)
 
-    def admin_action(self, action: AdminAction, user_id: uuid.UUID) -> None:
+    def on_admin_action(self, action: AdminAction, user_id: uuid.UUID) -> None:
         for observer in self._observers:
-            observer.admin_action(action, user_id)
+            observer.on_admin_action(action, user_id)

@@ -29,10 +29,10 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service.auth import Clock, system_clock
 from service.config import Settings
 from service.db import pruning, queries
 from service.db.pruning import Deleted
+from service.domain.clock import Clock, system_clock
 
 logger = logging.getLogger(__name__)
 

@@ -134,12 +134,9 @@ def _id(value: uuid.UUID | None) -> str | None:
 
 
 class LogObserver(AuthObserver):
-    """Binds the caller's ids to the request log and logs security events at warning level."""
+    """Logs security events at warning level."""
 
-    def identified(self, user_id: uuid.UUID, session_id: uuid.UUID | None) -> None:
-        bind(user_id=str(user_id), session_id=_id(session_id))
-
-    def login(self, outcome: LoginOutcome, user_id: uuid.UUID | None) -> None:
+    def on_login(self, outcome: LoginOutcome, user_id: uuid.UUID | None) -> None:
         if outcome == "success":
             return
         # For an unknown email user_id is None: the email itself is not logged (it may be a
@@ -147,7 +144,7 @@ class LogObserver(AuthObserver):
         fields = {"event": f"login_{outcome}", "target_user_id": _id(user_id)}
         _security.warning("login %s", outcome, extra={FIELDS: fields})
 
-    def refresh(
+    def on_refresh(
         self, outcome: RefreshOutcome, user_id: uuid.UUID | None, session_id: uuid.UUID | None
     ) -> None:
         if outcome != "reuse_detected":
@@ -159,6 +156,6 @@ class LogObserver(AuthObserver):
         }
         _security.warning("refresh token reuse: session revoked", extra={FIELDS: fields})
 
-    def admin_action(self, action: AdminAction, user_id: uuid.UUID) -> None:
+    def on_admin_action(self, action: AdminAction, user_id: uuid.UUID) -> None:
         fields = {"event": f"admin_{action}", "target_user_id": str(user_id)}
         _security.warning("admin %s", action, extra={FIELDS: fields})

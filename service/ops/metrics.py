@@ -11,8 +11,8 @@ workers, without importing prometheus_client) sets it.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -96,10 +96,12 @@ class Metrics(AuthObserver):
 
     # --- AuthObserver ------------------------------------------------------------------------
 
-    def login(self, outcome: LoginOutcome, user_id: Any) -> None:
+    def on_login(self, outcome: LoginOutcome, user_id: uuid.UUID | None) -> None:
         self.logins.labels(outcome).inc()
 
-    def refresh(self, outcome: RefreshOutcome, user_id: Any, session_id: Any) -> None:
+    def on_refresh(
+        self, outcome: RefreshOutcome, user_id: uuid.UUID | None, session_id: uuid.UUID | None
+    ) -> None:
         self.refreshes.labels(outcome).inc()
 
     # --- other sources -----------------------------------------------------------------------

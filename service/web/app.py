@@ -13,18 +13,28 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from service.auth import Auth, Clock, system_clock
 from service.config import Settings
 from service.db.engine import create_engine
+from service.domain.clock import Clock, system_clock
 from service.domain.keys import KeySet
 from service.domain.observer import AuthObserver, Observers
 from service.domain.passwords import DurationCallback, PasswordHasher
 from service.domain.tokens import AccessTokens
 from service.flows.pruning import Pruner, run_periodically
+from service.flows.wiring import build_flows
 from service.ops.logs import LogObserver
 from service.ops.migrate import head_revision
-from service.web import events, protocol
-from service.web.appkeys import AUTH, ENGINE, HEAD_REVISION, KEYS, OPENAPI, PRUNE_TASK, SETTINGS
+from service.web import admin, events, protocol
+from service.web.appkeys import (
+    ENGINE,
+    FLOWS,
+    HASHER,
+    HEAD_REVISION,
+    KEYS,
+    OPENAPI,
+    PRUNE_TASK,
+    SETTINGS,
+)
 from service.web.handlers import routes
 from service.web.middlewares import error_middleware, request_log_middleware
 from service.web.openapi import document_json
@@ -49,7 +59,7 @@ def create_app(
     metrics = None
     if settings.metrics:
         # Imported only now: prometheus_client must not be imported before a worker has
-        # PROMETHEUS_MULTIPROC_DIR (see service/metrics.py).
+        # PROMETHEUS_MULTIPROC_DIR (see service/ops/metrics.py).
         from service.ops.metrics import Metrics, configured_multiprocess_dir
         from service.web.metrics import metrics_middleware, metrics_route
 
@@ -68,6 +78,7 @@ def create_app(
     app[OPENAPI] = document_json()
     app.add_routes(routes)
     app.add_routes(events.routes)
+    app.add_subapp(admin.PREFIX, admin.admin_app(MAX_BODY_BYTES))
     if metrics is not None:
         # Off unless enabled: then /metrics is an unknown route (404 not_found) like any other.
         app.add_routes([metrics_route(metrics)])
@@ -90,7 +101,10 @@ def create_app(
         if metrics is not None:
             metrics.instrument_pool(engine)
         app[ENGINE] = engine
-        app[AUTH] = Auth(engine, settings, access_tokens, hasher, clock, Observers(observers))
+        app[HASHER] = hasher
+        app[FLOWS] = build_flows(
+            engine, settings, access_tokens, hasher, clock, Observers(observers)
+        )
         try:
             yield
         finally:

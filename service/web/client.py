@@ -6,8 +6,8 @@ import ipaddress
 
 from aiohttp import web
 
-from service.auth import ClientInfo
 from service.config import IPNetwork
+from service.domain.views import ClientInfo
 
 MAX_USER_AGENT = 512
 

@@ -1,4 +1,5 @@
-"""The audit trail over HTTP: `GET /v1/events` (the caller's) and the admin's per-user view.
+"""The audit trail over HTTP: `GET /v1/events` (the caller's); the admin's per-user view is in
+service/web/admin.py and pages the same way.
 
 Both page newest first with `?limit=` and an opaque `cursor`: base64url of the last event's
 (created_at, id), so the next page starts exactly after it even when events share a timestamp.
@@ -16,11 +17,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from service.auth import EventPage, EventPosition, EventView
 from service.domain.errors import ValidationFailed
-from service.web.appkeys import AUTH
-from service.web.client import bearer_token
-from service.web.handlers import _require_admin
+from service.domain.views import EventPage, EventPosition, EventView, Principal
+from service.web.caller import authenticated, flows
 from service.web.responses import json_response, timestamp
 
 DEFAULT_LIMIT = 20
@@ -52,7 +51,7 @@ def decode_cursor(cursor: str) -> EventPosition:
     return position
 
 
-def _page_request(request: web.Request) -> tuple[int, EventPosition | None]:
+def page_request(request: web.Request) -> tuple[int, EventPosition | None]:
     fields: dict[str, str] = {}
     limit = DEFAULT_LIMIT
     raw_limit = request.query.get("limit")
@@ -85,7 +84,7 @@ def event_json(event: EventView) -> dict[str, Any]:
     }
 
 
-def _page_response(page: EventPage) -> web.Response:
+def page_response(page: EventPage) -> web.Response:
     body = {
         "events": [event_json(event) for event in page.events],
         "next_cursor": None if page.next is None else encode_cursor(page.next),
@@ -94,16 +93,7 @@ def _page_response(page: EventPage) -> web.Response:
 
 
 @routes.get("/v1/events")
-async def list_events(request: web.Request) -> web.Response:
-    auth = request.app[AUTH]
-    principal = await auth.authenticate(bearer_token(request))
-    limit, position = _page_request(request)
-    return _page_response(await auth.list_events(principal.user.id, limit, position))
-
-
-@routes.get("/v1/admin/users/{id}/events")
-async def admin_list_events(request: web.Request) -> web.Response:
-    _require_admin(request)
-    limit, position = _page_request(request)
-    page = await request.app[AUTH].admin_list_events(request.match_info["id"], limit, position)
-    return _page_response(page)
+@authenticated
+async def list_events(request: web.Request, principal: Principal) -> web.Response:
+    limit, position = page_request(request)
+    return page_response(await flows(request).trail.page(principal.user.id, limit, position))

@@ -1,23 +1,17 @@
-"""Route handlers: parse the request, call one use case, shape the response. Nothing more."""
+"""Route handlers of the caller's own account: parse the request, call one flow, shape the
+response. Nothing more. (Admin routes: service/web/admin.py; audit trail: events.py.)"""
 
 from __future__ import annotations
 
-import hmac
-
 from aiohttp import web
 
-from service.auth import Auth, ClientInfo, IssuedTokens
-from service.domain.errors import (
-    CsrfFailed,
-    InvalidGrant,
-    InvalidToken,
-    NotFound,
-    ServiceUnavailable,
-)
+from service.domain.errors import CsrfFailed, InvalidGrant, InvalidToken, ServiceUnavailable
+from service.domain.views import IssuedTokens, Principal
 from service.ops.migrate import current_revision
 from service.web import schemas
-from service.web.appkeys import AUTH, ENGINE, HEAD_REVISION, KEYS, OPENAPI, SETTINGS
-from service.web.client import bearer_token, client_info
+from service.web.appkeys import ENGINE, HEAD_REVISION, KEYS, OPENAPI, SETTINGS
+from service.web.caller import authenticated, bind_caller, client, flows
+from service.web.client import bearer_token
 from service.web.responses import JSON, json_response, session_json, tokens_json, user_json
 
 REFRESH_COOKIE = "refresh_token"
@@ -28,16 +22,8 @@ JWKS_MAX_AGE = 300
 routes = web.RouteTableDef()
 
 
-def _auth(request: web.Request) -> Auth:
-    return request.app[AUTH]
-
-
 async def _body(request: web.Request, model: type[schemas.Body], *, required: bool) -> schemas.Body:
     return schemas.parse_body(await request.read(), model, required=required)
-
-
-def _client(request: web.Request) -> ClientInfo:
-    return client_info(request, request.app[SETTINGS].trusted_proxies)
 
 
 def _cookie_token(request: web.Request) -> str | None:
@@ -54,6 +40,7 @@ def _cookie_token(request: web.Request) -> str | None:
 def _token_response(
     request: web.Request, tokens: IssuedTokens, *, cookie: bool, status: int = 200
 ) -> web.Response:
+    bind_caller(tokens.user.id, tokens.session_id)
     response = json_response(tokens_json(tokens, include_refresh_token=not cookie), status)
     response.headers["Cache-Control"] = "no-store"
     if cookie:
@@ -62,7 +49,7 @@ def _token_response(
             tokens.refresh_token,
             max_age=tokens.refresh_expires_in,
             path=COOKIE_PATH,
-            secure=request.app[SETTINGS].cookie_secure,
+            secure=request.config_dict[SETTINGS].cookie_secure,
             httponly=True,
             samesite="Strict",
         )
@@ -75,17 +62,17 @@ def _token_response(
 @routes.post("/v1/register")
 async def register(request: web.Request) -> web.Response:
     body = await _body(request, schemas.RegisterBody, required=True)
-    user = await _auth(request).register(body.email, body.password)
+    user = await flows(request).accounts.register(body.email, body.password)
     return json_response({"user": user_json(user)}, status=201)
 
 
 @routes.post("/v1/login")
 async def login(request: web.Request) -> web.Response:
     body = await _body(request, schemas.LoginBody, required=True)
-    tokens = await _auth(request).login(
+    tokens = await flows(request).login.login(
         body.email,
         body.password,
-        _client(request),
+        client(request),
         device_name=body.device_name,
         platform=body.platform,
     )
@@ -100,23 +87,24 @@ async def refresh(request: web.Request) -> web.Response:
         token, by_cookie = _cookie_token(request), True
         if token is None:
             raise InvalidGrant()
-    tokens = await _auth(request).refresh(token, _client(request))
+    tokens = await flows(request).refresh.refresh(token, client(request))
     return _token_response(request, tokens, cookie=by_cookie)
 
 
 @routes.post("/v1/logout")
 async def logout(request: web.Request) -> web.Response:
     body = await _body(request, schemas.LogoutBody, required=False)
-    auth = _auth(request)
+    the_flows = flows(request)
     access_token = bearer_token(request)
     if access_token is not None or "Authorization" in request.headers:
-        claims = auth.verify_access_token(access_token)
-        await auth.logout_with_access_token(claims, body.scope, _client(request))
+        claims = the_flows.authenticator.verify_access_token(access_token)
+        named = await the_flows.logout.with_access_token(claims, body.scope, client(request))
     else:
         token = body.refresh_token if body.refresh_token is not None else _cookie_token(request)
         if token is None:
             raise InvalidToken()
-        await auth.logout_with_refresh_token(token, body.scope, _client(request))
+        named = await the_flows.logout.with_refresh_token(token, body.scope, client(request))
+    bind_caller(named.user_id, named.session_id)
     response = web.Response(status=204)
     if REFRESH_COOKIE in request.cookies:
         response.del_cookie(REFRESH_COOKIE, path=COOKIE_PATH)
@@ -127,90 +115,43 @@ async def logout(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/me")
-async def me(request: web.Request) -> web.Response:
-    principal = await _auth(request).authenticate(bearer_token(request))
+@authenticated
+async def me(request: web.Request, principal: Principal) -> web.Response:
     return json_response(
         {"user": user_json(principal.user), "session_id": str(principal.session_id)}
     )
 
 
 @routes.delete("/v1/me")
-async def delete_me(request: web.Request) -> web.Response:
-    auth = _auth(request)
-    principal = await auth.authenticate(bearer_token(request))
+@authenticated
+async def delete_me(request: web.Request, principal: Principal) -> web.Response:
     body = await _body(request, schemas.DeleteAccountBody, required=True)
-    await auth.delete_account(principal, body.password, _client(request))
+    await flows(request).accounts.delete_account(principal, body.password, client(request))
     return web.Response(status=204)
 
 
 @routes.get("/v1/sessions")
-async def list_sessions(request: web.Request) -> web.Response:
-    auth = _auth(request)
-    principal = await auth.authenticate(bearer_token(request))
-    sessions = await auth.list_sessions(principal.user.id, current=principal.session_id)
+@authenticated
+async def list_sessions(request: web.Request, principal: Principal) -> web.Response:
+    sessions = await flows(request).sessions.list_live(
+        principal.user.id, current=principal.session_id
+    )
     return json_response({"sessions": [session_json(session) for session in sessions]})
 
 
 @routes.delete("/v1/sessions/{id}")
-async def delete_session(request: web.Request) -> web.Response:
-    auth = _auth(request)
-    principal = await auth.authenticate(bearer_token(request))
-    await auth.end_session(principal, request.match_info["id"], _client(request))
+@authenticated
+async def delete_session(request: web.Request, principal: Principal) -> web.Response:
+    await flows(request).sessions.end(principal, request.match_info["id"], client(request))
     return web.Response(status=204)
 
 
 @routes.post("/v1/password")
-async def change_password(request: web.Request) -> web.Response:
-    auth = _auth(request)
-    principal = await auth.authenticate(bearer_token(request))
+@authenticated
+async def change_password(request: web.Request, principal: Principal) -> web.Response:
     body = await _body(request, schemas.PasswordChangeBody, required=True)
-    await auth.change_password(
-        principal, body.current_password, body.new_password, _client(request)
-    )
-    return web.Response(status=204)
-
-
-# --- admin -----------------------------------------------------------------------------------
-
-
-def _require_admin(request: web.Request) -> None:
-    """404 while no admin key is configured; 401 unless the bearer is the key."""
-    key = request.app[SETTINGS].admin_key
-    if key is None:
-        raise NotFound()
-    presented = bearer_token(request) or ""
-    if not hmac.compare_digest(presented.encode("utf-8", "replace"), key.encode("utf-8")):
-        raise InvalidToken()
-
-
-@routes.get("/v1/admin/users/{id}/sessions")
-async def admin_list_sessions(request: web.Request) -> web.Response:
-    _require_admin(request)
-    sessions = await _auth(request).admin_list_sessions(request.match_info["id"])
-    return json_response({"sessions": [session_json(session) for session in sessions]})
-
-
-@routes.delete("/v1/admin/users/{id}/sessions")
-async def admin_revoke_sessions(request: web.Request) -> web.Response:
-    _require_admin(request)
-    await _auth(request).admin_revoke_sessions(request.match_info["id"], _client(request))
-    return web.Response(status=204)
-
-
-@routes.post("/v1/admin/users/{id}/disable")
-async def admin_disable(request: web.Request) -> web.Response:
-    _require_admin(request)
-    await _auth(request).admin_set_disabled(
-        request.match_info["id"], disabled=True, client=_client(request)
-    )
-    return web.Response(status=204)
-
-
-@routes.post("/v1/admin/users/{id}/enable")
-async def admin_enable(request: web.Request) -> web.Response:
-    _require_admin(request)
-    await _auth(request).admin_set_disabled(
-        request.match_info["id"], disabled=False, client=_client(request)
+    await flows(request).accounts.change_password(
+        principal, body.current_password, body.new_password, client(request)
     )
     return web.Response(status=204)
 
@@ -221,7 +162,8 @@ async def admin_enable(request: web.Request) -> web.Response:
 @routes.get("/.well-known/jwks.json")
 async def jwks(request: web.Request) -> web.Response:
     return json_response(
-        request.app[KEYS].jwks(), headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"}
+        request.config_dict[KEYS].jwks(),
+        headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"},
     )
 
 
@@ -232,13 +174,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    async with request.app[ENGINE].connect() as conn:
+    async with request.config_dict[ENGINE].connect() as conn:
         revision = await current_revision(conn)
-    if revision != request.app[HEAD_REVISION]:
+    if revision != request.config_dict[HEAD_REVISION]:
         raise ServiceUnavailable("The database schema is not at the newest migration.")
     return json_response({"status": "ready"})
 
 
 @routes.get("/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[OPENAPI], content_type=JSON)
+    return web.Response(body=request.config_dict[OPENAPI], content_type=JSON)

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from service.auth import IssuedTokens, SessionView, UserView
+from service.domain.views import IssuedTokens, SessionView, UserView
 
 JSON = "application/json"
 

@@ -8,8 +8,7 @@ import asyncpg
 import jwt
 from helpers import PASSWORD, Client, bearer, error_of, login, register, signed_in
 
-from service.auth import Auth
-from service.web.appkeys import AUTH
+from service.web.appkeys import HASHER
 
 
 async def test_login_returns_the_token_response(client: Client, db: asyncpg.Connection) -> None:
@@ -54,9 +53,8 @@ async def test_unknown_email_and_wrong_password_look_the_same(client: Client) ->
 
 
 async def test_unknown_email_still_runs_bcrypt(client: Client, monkeypatch: Any) -> None:
-    auth: Auth = client.app[AUTH]
     calls: list[str] = []
-    hasher = auth._hasher
+    hasher = client.app[HASHER]
     original = hasher.verify
 
     async def counting(password: str, stored: str) -> bool:

@@ -139,8 +139,8 @@ WORKER = """
 import sys
 from service.ops.metrics import Metrics, configured_multiprocess_dir
 metrics = Metrics(configured_multiprocess_dir())
-metrics.login("success", None)
-metrics.refresh("rotated", None, None)
+metrics.on_login("success", None)
+metrics.on_refresh("rotated", None, None)
 metrics.observe_request("POST", "/v1/login", 200, 0.01)
 metrics.pool_in_use.inc(int(sys.argv[1]))
 """

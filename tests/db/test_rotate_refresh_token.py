@@ -1,5 +1,5 @@
 """queries.rotate_refresh_tokens, the one-statement refresh of a batch of tokens: it rotates only
-the tokens that every check of Auth.refresh lets through, writes nothing for the others, and
+the tokens that the rotation rule lets through (service/flows/refresh.py), writes nothing for the others, and
 waits on the row lock of a concurrent rotation, after which it sees the token spent."""
 
 from __future__ import annotations

@@ -21,9 +21,13 @@ def test_refresh_token_round_trip_and_repr_hides_the_secret() -> None:
     assert token.encode() not in repr(token) and token.secret.hex() not in repr(token)
 
 
+UUID_A = uuid.UUID("5f1d3a40-7ea1-482a-a957-e399ca93f149")
+
+
 @pytest.mark.parametrize(
     "raw",
-    ["", ".", "x" * 76, f"{uuid.uuid4().hex}.short", f"{uuid.uuid4()}.{'A' * 43}", "é" * 76],
+    # Fixed ids (not uuid4()): every pytest-xdist worker must collect the same parameters.
+    ["", ".", "x" * 76, f"{UUID_A.hex}.short", f"{UUID_A}.{'A' * 43}", "é" * 76],
 )
 def test_malformed_refresh_tokens_parse_to_none(raw: str) -> None:
     assert RefreshToken.parse(raw) is None

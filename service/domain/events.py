@@ -1,0 +1,17 @@
+"""Kinds of audit events (the auth_event table; docs/audit-trail.md says what each records)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    REFRESH_REUSE_DETECTED = "refresh_reuse_detected"
+    SESSION_REVOKED = "session_revoked"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 (an event name, not a password)
+    ACCOUNT_DELETED = "account_deleted"
+    ADMIN_SESSIONS_REVOKED = "admin_sessions_revoked"
+    ADMIN_DISABLED = "admin_disabled"
+    ADMIN_ENABLED = "admin_enabled"

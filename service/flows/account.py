@@ -1,0 +1,76 @@
+"""The caller's account: register, change the password, delete the account."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.db import queries
+from service.domain.clock import Clock
+from service.domain.errors import EmailTaken, InvalidToken, WrongPassword
+from service.domain.events import EventKind
+from service.domain.passwords import PasswordHasher
+from service.domain.views import ClientInfo, Principal, UserView
+from service.flows import audit
+
+
+class Accounts:
+    def __init__(self, engine: AsyncEngine, hasher: PasswordHasher, clock: Clock) -> None:
+        self._engine = engine
+        self._hasher = hasher
+        self._clock = clock
+
+    async def register(self, email: str, password: str) -> UserView:
+        """A new user; raises EmailTaken when the address already has an account."""
+        password_hash = await self._hasher.hash(password)
+        now = self._clock()
+        user_id = uuid.uuid4()
+        async with self._engine.begin() as conn:
+            if not await queries.insert_user(conn, user_id, email, password_hash, now):
+                raise EmailTaken()
+        return UserView(id=user_id, email=email, created_at=now)
+
+    async def change_password(
+        self, principal: Principal, current: str, new: str, client: ClientInfo | None = None
+    ) -> None:
+        """Set a new password and revoke every other session of the user.
+
+        Raises WrongPassword for a wrong `current`, InvalidToken when the user is gone.
+        """
+        await self._reauthenticate(principal, current)
+        new_hash = await self._hasher.hash(new)
+        user_id, session_id = principal.user.id, principal.session_id
+        async with self._engine.begin() as conn:
+            now = self._clock()
+            if await queries.lock_user(conn, user_id) is None:
+                raise InvalidToken()  # deleted meanwhile
+            await queries.set_password_hash(conn, user_id, new_hash, now)
+            await audit.record(
+                conn, EventKind.PASSWORD_CHANGED, now, user_id, [session_id], client=client
+            )
+            await audit.revoke(conn, user_id, now, "password_changed", client, keep=session_id)
+
+    async def delete_account(
+        self, principal: Principal, password: str, client: ClientInfo | None = None
+    ) -> None:
+        """Remove the user with every session and token; raises WrongPassword for a wrong
+        password, InvalidToken when the user is gone."""
+        await self._reauthenticate(principal, password)
+        async with self._engine.begin() as conn:
+            now = self._clock()
+            if await queries.lock_user(conn, principal.user.id) is None:
+                return  # a concurrent deletion won
+            await queries.delete_user(conn, principal.user.id)
+            # The events stay until pruned (abuse investigations), no longer tied to the account.
+            await queries.detach_auth_events(conn, principal.user.id)
+            sessions = [principal.session_id]
+            await audit.record(conn, EventKind.ACCOUNT_DELETED, now, None, sessions, client=client)
+
+    async def _reauthenticate(self, principal: Principal, password: str) -> None:
+        async with self._engine.connect() as conn:
+            user = await queries.find_user(conn, principal.user.id)
+        if user is None:
+            raise InvalidToken()
+        if not await self._hasher.verify(password, user.password_hash, f"user {user.id}"):
+            raise WrongPassword()

@@ -1,0 +1,56 @@
+"""Failure counters per account and per client IP, kept in PostgreSQL so that every server
+process shares them."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.config import Settings
+from service.db import queries
+from service.domain.clock import Clock
+from service.domain.errors import RateLimited
+from service.domain.views import ClientInfo
+
+IP_LIMIT_FACTOR = 10
+ThrottleKey = tuple[str, str]
+
+
+class LoginThrottle:
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self._settings = settings
+        self._clock = clock
+
+    def keys(self, email: str, client: ClientInfo) -> list[ThrottleKey]:
+        """The account's key first, then the client IP's (when known)."""
+        keys = [("account", email.lower())]
+        if client.ip is not None:
+            keys.append(("ip", client.ip))
+        return keys
+
+    async def check(self, conn: AsyncConnection, keys: list[ThrottleKey]) -> None:
+        """Raises RateLimited (with the seconds until the window lets attempts through) when
+        any key is over its limit."""
+        now = self._clock()
+        window = timedelta(seconds=self._settings.login_window)
+        limits = {"account": self._settings.login_max_failures}
+        limits["ip"] = limits["account"] * IP_LIMIT_FACTOR
+        retry_after = 0
+        for row in await queries.failure_counts(conn, keys):
+            window_end = row.window_start + window
+            if row.failures >= limits[row.kind] and window_end > now:
+                retry_after = max(retry_after, math.ceil((window_end - now).total_seconds()))
+        if retry_after:
+            raise RateLimited(retry_after)
+
+    async def record_failure(
+        self, conn: AsyncConnection, keys: list[ThrottleKey], now: datetime
+    ) -> None:
+        for kind, key in keys:
+            await queries.record_failure(conn, kind, key, now, self._settings.login_window)
+
+    async def clear_account(self, conn: AsyncConnection, keys: list[ThrottleKey]) -> None:
+        """A successful login forgives the account's failures (not the IP's)."""
+        await queries.clear_failures(conn, *keys[0])
