@@ -42,6 +42,8 @@ user = Table(
     _timestamp("created_at"),
     _timestamp("updated_at"),
     _timestamp("disabled_at", nullable=True),
+    # When the user proved control of the address (a code, a reset, an identity provider).
+    _timestamp("email_verified_at", nullable=True),
     # Emails are compared case-insensitively: one account per lower(email).
     Index("uq_user_email_lower", func.lower(text("email")), unique=True),
 )

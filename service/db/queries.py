@@ -170,11 +170,13 @@ class SessionWithUser(NamedTuple):
     email: str
     user_created_at: datetime
     disabled_at: datetime | None
+    email_verified_at: datetime | None
 
 
 _SESSION_WITH_USER = """
 SELECT s.id, s.last_used_at, s.expires_at, s.revoked_at,
-    u.id AS user_id, u.email, u.created_at AS user_created_at, u.disabled_at
+    u.id AS user_id, u.email, u.created_at AS user_created_at, u.disabled_at,
+    u.email_verified_at
 FROM session s JOIN "user" u ON u.id = s.user_id
 WHERE s.id = $1 AND s.user_id = $2
 """
@@ -190,7 +192,8 @@ async def find_session_with_user(
 
 _SESSIONS_WITH_USERS = """
 SELECT s.id, s.last_used_at, s.expires_at, s.revoked_at,
-    u.id AS user_id, u.email, u.created_at AS user_created_at, u.disabled_at
+    u.id AS user_id, u.email, u.created_at AS user_created_at, u.disabled_at,
+    u.email_verified_at
 FROM session s JOIN "user" u ON u.id = s.user_id
 WHERE s.id = ANY($1::uuid[])
 """
@@ -320,6 +323,7 @@ class LockedRefreshToken(NamedTuple):
     email: str
     user_created_at: datetime
     disabled_at: datetime | None
+    email_verified_at: datetime | None
 
 
 async def lock_refresh_token(
@@ -344,6 +348,7 @@ async def lock_refresh_token(
             user.c.email,
             user.c.created_at.label("user_created_at"),
             user.c.disabled_at,
+            user.c.email_verified_at,
         )
         .join(session, session.c.id == refresh_token.c.session_id)
         .join(user, user.c.id == session.c.user_id)
@@ -372,7 +377,8 @@ WITH asked AS (
 ), locked AS (
     SELECT rt.id, rt.verifier, rt.expires_at, rt.spent_at,
         s.id AS session_id, s.user_id, s.last_used_at, s.expires_at AS session_expires_at,
-        s.revoked_at, u.email, u.created_at AS user_created_at, u.disabled_at
+        s.revoked_at, u.email, u.created_at AS user_created_at, u.disabled_at,
+        u.email_verified_at
     FROM refresh_token rt
     JOIN session s ON s.id = rt.session_id
     JOIN "user" u ON u.id = s.user_id
@@ -442,6 +448,7 @@ class Rotation(NamedTuple):
     email: str
     user_created_at: datetime
     disabled_at: datetime | None
+    email_verified_at: datetime | None
     child_expires_at: datetime | None
 
 

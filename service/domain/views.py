@@ -23,6 +23,7 @@ class UserView:
     id: uuid.UUID
     email: str
     created_at: datetime
+    email_verified: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ class Accounts:
         async with self._engine.begin() as conn:
             if not await queries.insert_user(conn, user_id, email, password_hash, now):
                 raise EmailTaken()
-        return UserView(id=user_id, email=email, created_at=now)
+        return UserView(id=user_id, email=email, created_at=now, email_verified=False)
 
     async def change_password(
         self, principal: Principal, current: str, new: str, client: ClientInfo | None = None

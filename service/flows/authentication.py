@@ -60,5 +60,10 @@ class Authenticator:
             or not session_live(row.revoked_at, row.expires_at, row.last_used_at, now, self._idle)
         ):
             raise InvalidToken()
-        user = UserView(id=row.user_id, email=row.email, created_at=row.user_created_at)
+        user = UserView(
+            id=row.user_id,
+            email=row.email,
+            created_at=row.user_created_at,
+            email_verified=row.email_verified_at is not None,
+        )
         return Principal(user=user, session_id=row.id)

@@ -109,7 +109,12 @@ class Login:
             if upgraded is not None and locked.password_hash == user.password_hash:
                 await queries.set_password_hash(conn, user.id, upgraded, now)
             await self._throttle.clear_account(conn, throttle_keys)
-            view = UserView(id=user.id, email=user.email, created_at=user.created_at)
+            view = UserView(
+                id=user.id,
+                email=user.email,
+                created_at=user.created_at,
+                email_verified=user.email_verified_at is not None,
+            )
             tokens = await self._issuer.start_session(
                 conn, view, client, device_name, platform, now
             )

@@ -34,7 +34,12 @@ _Rotated = tuple[queries.Rotation, datetime]
 
 
 def _user(row: queries.Rotation | queries.LockedRefreshToken) -> UserView:
-    return UserView(id=row.user_id, email=row.email, created_at=row.user_created_at)
+    return UserView(
+        id=row.user_id,
+        email=row.email,
+        created_at=row.user_created_at,
+        email_verified=row.email_verified_at is not None,
+    )
 
 
 class Refresh:

@@ -34,8 +34,13 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def user_json(user: UserView) -> dict[str, str]:
-    return {"id": str(user.id), "email": user.email, "created_at": timestamp(user.created_at)}
+def user_json(user: UserView) -> dict[str, str | bool]:
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "email_verified": user.email_verified,
+        "created_at": timestamp(user.created_at),
+    }
 
 
 def tokens_json(tokens: IssuedTokens, *, include_refresh_token: bool = True) -> dict[str, Any]:

@@ -58,6 +58,7 @@ async def assert_logs_in_and_upgrades(
     assert first["user"] == {
         "id": str(user_id),
         "email": "legacy@example.com",
+        "email_verified": False,
         "created_at": "2020-01-02T03:04:05Z",
     }
     upgraded = await stored_hash(db, user_id)

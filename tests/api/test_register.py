@@ -12,7 +12,8 @@ async def test_register_returns_the_user_without_its_hash(client: Client) -> Non
     )
     assert response.status == 201
     body = await response.json()
-    assert set(body["user"]) == {"id", "email", "created_at"}
+    assert set(body["user"]) == {"id", "email", "email_verified", "created_at"}
+    assert body["user"]["email_verified"] is False
     assert body["user"]["email"] == "Ada@Example.com"  # trimmed, case kept for display
     assert body["user"]["created_at"] == "2026-11-27T12:00:00Z"
 
