@@ -25,7 +25,7 @@ from bench.database import (
     refresh_token,
 )
 from bench.run import JWT_SECRET
-from service.db import queries
+from service.db import refresh_tokens, sessions
 from service.domain.tokens import RefreshToken
 from service.ops.migrate import upgrade
 
@@ -48,7 +48,7 @@ ORDER BY session.last_used_at, session.id"""
 BATCH = 16
 
 
-def rotation_asks(first_session: int, count: int) -> list[queries.RotationAsk]:
+def rotation_asks(first_session: int, count: int) -> list[refresh_tokens.RotationAsk]:
     """Rotations of the seeded sessions' current tokens."""
     asks = []
     for session in range(first_session, first_session + count):
@@ -56,7 +56,7 @@ def rotation_asks(first_session: int, count: int) -> list[queries.RotationAsk]:
         assert token is not None
         child = token.child(uuid.uuid4())
         asks.append(
-            queries.RotationAsk(
+            refresh_tokens.RotationAsk(
                 token.id, token.verifier, child.id, child.verifier, "bench", "127.0.0.1"
             )
         )
@@ -69,13 +69,13 @@ async def explain(url: str, session: int, users: int) -> None:
     user_id = _md5_uuid("bench-user-1")
     statements = [
         (
-            f"refresh: a batch of {BATCH} rotations in one statement (queries._ROTATE)",
-            queries._ROTATE,
-            queries.rotate_arguments(rotation_asks(session, BATCH), now, timedelta(days=14)),
+            f"refresh: a batch of {BATCH} rotations in one statement (refresh_tokens._ROTATE)",
+            refresh_tokens._ROTATE,
+            refresh_tokens.rotate_arguments(rotation_asks(session, BATCH), now, timedelta(days=14)),
         ),
         (
-            f"GET /v1/me: a batch of {BATCH} session checks (queries._SESSIONS_WITH_USERS)",
-            queries._SESSIONS_WITH_USERS,
+            f"GET /v1/me: a batch of {BATCH} session checks (sessions._SESSIONS_WITH_USERS)",
+            sessions._SESSIONS_WITH_USERS,
             ([_md5_uuid(f"bench-session-{session + i}") for i in range(BATCH)],),
         ),
         ("login: user by email", LOGIN_BY_EMAIL, ("user1@bench.example",)),

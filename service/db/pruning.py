@@ -2,9 +2,10 @@
 
 Every batch claims its rows with `FOR UPDATE SKIP LOCKED`, so several pruning processes never
 wait on each other, and a row that a request holds (a refresh locks its session) is left for the
-next run. Like queries.py they never commit: service/pruning.py runs each batch in its own short
-transaction. Refresh tokens are never deleted on their own: they go with their session
-(ON DELETE CASCADE), so reuse detection keeps every spent token of a session while it can matter.
+next run. Like every query module they never commit: service/flows/pruning.py runs each batch
+in its own short transaction. Refresh tokens are never deleted on their own: they go with their
+session (ON DELETE CASCADE), so reuse detection keeps every spent token of a session while it
+can matter.
 """
 
 from __future__ import annotations

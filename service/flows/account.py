@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.db import queries
+from service.db import events, users
 from service.domain.clock import Clock
 from service.domain.errors import EmailTaken, InvalidToken, WrongPassword
 from service.domain.events import EventKind
@@ -27,7 +27,7 @@ class Accounts:
         now = self._clock()
         user_id = uuid.uuid4()
         async with self._engine.begin() as conn:
-            if not await queries.insert_user(conn, user_id, email, password_hash, now):
+            if not await users.insert_user(conn, user_id, email, password_hash, now):
                 raise EmailTaken()
         return UserView(id=user_id, email=email, created_at=now, email_verified=False)
 
@@ -43,9 +43,9 @@ class Accounts:
         user_id, session_id = principal.user.id, principal.session_id
         async with self._engine.begin() as conn:
             now = self._clock()
-            if await queries.lock_user(conn, user_id) is None:
+            if await users.lock_user(conn, user_id) is None:
                 raise InvalidToken()  # deleted meanwhile
-            await queries.set_password_hash(conn, user_id, new_hash, now)
+            await users.set_password_hash(conn, user_id, new_hash, now)
             await audit.record(
                 conn, EventKind.PASSWORD_CHANGED, now, user_id, [session_id], client=client
             )
@@ -59,17 +59,17 @@ class Accounts:
         await self._reauthenticate(principal, password)
         async with self._engine.begin() as conn:
             now = self._clock()
-            if await queries.lock_user(conn, principal.user.id) is None:
+            if await users.lock_user(conn, principal.user.id) is None:
                 return  # a concurrent deletion won
-            await queries.delete_user(conn, principal.user.id)
+            await users.delete_user(conn, principal.user.id)
             # The events stay until pruned (abuse investigations), no longer tied to the account.
-            await queries.detach_auth_events(conn, principal.user.id)
+            await events.detach_auth_events(conn, principal.user.id)
             sessions = [principal.session_id]
             await audit.record(conn, EventKind.ACCOUNT_DELETED, now, None, sessions, client=client)
 
     async def _reauthenticate(self, principal: Principal, password: str) -> None:
         async with self._engine.connect() as conn:
-            user = await queries.find_user(conn, principal.user.id)
+            user = await users.find_user(conn, principal.user.id)
         if user is None:
             raise InvalidToken()
         if not await self._hasher.verify(password, user.password_hash, f"user {user.id}"):

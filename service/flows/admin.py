@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.db import queries
+from service.db import users
 from service.domain.clock import Clock
 from service.domain.errors import NotFound
 from service.domain.events import EventKind
@@ -56,7 +56,7 @@ class Admin:
         target = user_id_of(user_id)
         async with self._engine.begin() as conn:
             now = self._clock()
-            if await queries.lock_user(conn, target) is None:
+            if await users.lock_user(conn, target) is None:
                 raise NotFound()
             await audit.record(conn, EventKind.ADMIN_SESSIONS_REVOKED, now, target, client=client)
             await audit.revoke(conn, target, now, "admin", client)
@@ -70,9 +70,9 @@ class Admin:
         target = user_id_of(user_id)
         async with self._engine.begin() as conn:
             now = self._clock()
-            if await queries.lock_user(conn, target) is None:
+            if await users.lock_user(conn, target) is None:
                 raise NotFound()
-            await queries.set_disabled(conn, target, now if disabled else None, now)
+            await users.set_disabled(conn, target, now if disabled else None, now)
             kind = EventKind.ADMIN_DISABLED if disabled else EventKind.ADMIN_ENABLED
             await audit.record(conn, kind, now, target, client=client)
             if disabled:
@@ -82,6 +82,6 @@ class Admin:
     async def _existing_user(self, user_id: str) -> uuid.UUID:
         target = user_id_of(user_id)
         async with self._engine.connect() as conn:
-            if await queries.find_user(conn, target) is None:
+            if await users.find_user(conn, target) is None:
                 raise NotFound()
         return target

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.db import queries
+from service.db import events, sessions
 from service.domain.events import EventKind
 from service.domain.views import ClientInfo
 
@@ -25,7 +25,7 @@ async def record(
 ) -> None:
     """One event per session id (or one with no session)."""
     client = client or ClientInfo()
-    await queries.insert_auth_events(
+    await events.insert_auth_events(
         conn,
         kind=kind,
         now=now,
@@ -49,7 +49,7 @@ async def revoke(
 ) -> list[uuid.UUID]:
     """Revoke the user's live sessions (`only` those, or all but `keep`) and record one
     session_revoked event for each; returns the ids revoked."""
-    revoked = await queries.revoke_sessions(conn, user_id, now, reason, only=only, keep=keep)
+    revoked = await sessions.revoke_sessions(conn, user_id, now, reason, only=only, keep=keep)
     await record(
         conn, EventKind.SESSION_REVOKED, now, user_id, revoked, reason=reason, client=client
     )

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service.db import queries
+from service.db import sessions
 from service.db.batching import Batcher
 from service.domain.clock import Clock
 from service.domain.errors import InvalidToken
@@ -19,8 +19,8 @@ from service.flows.issuing import TokenIssuer
 
 async def _read_sessions(
     conn: AsyncConnection, asks: Mapping[uuid.UUID, None]
-) -> dict[uuid.UUID, queries.SessionWithUser]:
-    return await queries.find_sessions_with_users(conn, list(asks))
+) -> dict[uuid.UUID, sessions.SessionWithUser]:
+    return await sessions.find_sessions_with_users(conn, list(asks))
 
 
 class Authenticator:
@@ -37,7 +37,7 @@ class Authenticator:
         # The session check of every protected request is one autocommit statement, shared by
         # the requests of the moment (service/db/batching.py).
         autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._session_reads: Batcher[uuid.UUID, None, queries.SessionWithUser] = Batcher(
+        self._session_reads: Batcher[uuid.UUID, None, sessions.SessionWithUser] = Batcher(
             autocommit, _read_sessions
         )
 

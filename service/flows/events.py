@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.db import queries
+from service.db import events
 from service.domain.views import EventPage, EventPosition, EventView
 
 
@@ -19,8 +19,8 @@ class AuditTrail:
     ) -> EventPage:
         """The user's events, newest first, starting after `after` (a page's `next`)."""
         async with self._engine.connect() as conn:
-            rows = await queries.list_auth_events(conn, user_id, limit + 1, after)
-        events = [
+            rows = await events.list_auth_events(conn, user_id, limit + 1, after)
+        views = [
             EventView(
                 id=row.id,
                 kind=row.kind,
@@ -33,4 +33,4 @@ class AuditTrail:
             for row in rows[:limit]
         ]
         more = len(rows) > limit
-        return EventPage(events, (events[-1].created_at, events[-1].id) if more else None)
+        return EventPage(views, (views[-1].created_at, views[-1].id) if more else None)

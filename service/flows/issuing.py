@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.config import Settings
-from service.db import queries
+from service.db import refresh_tokens, sessions
 from service.domain.sessions import seconds_until
 from service.domain.tokens import AccessTokens, RefreshToken
 from service.domain.views import ClientInfo, IssuedTokens, UserView
@@ -56,7 +56,7 @@ class TokenIssuer:
         await self.enforce_session_cap(conn, user.id, now, client)
         session_id = uuid.uuid4()
         session_end = now + timedelta(seconds=self._settings.session_max_ttl)
-        await queries.insert_session(
+        await sessions.insert_session(
             conn,
             session_id=session_id,
             user_id=user.id,
@@ -69,7 +69,7 @@ class TokenIssuer:
         )
         token = RefreshToken.new()
         token_end = min(now + self.idle, session_end)
-        await queries.insert_refresh_token(
+        await refresh_tokens.insert_refresh_token(
             conn,
             token_id=token.id,
             session_id=session_id,
@@ -86,7 +86,7 @@ class TokenIssuer:
         """Revoke the least recently used sessions so that one more fits under
         AUTH_MAX_SESSIONS. The caller holds the user's row lock, so racing logins cannot both
         see room for one."""
-        live = await queries.live_session_ids_oldest_first(
+        live = await sessions.live_session_ids_oldest_first(
             conn, user_id, now, self._settings.session_idle_ttl
         )
         excess = len(live) - (self._settings.max_sessions - 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.db import queries
+from service.db import users
 from service.domain.clock import Clock
 from service.domain.errors import AccountDisabled, InvalidCredentials, RateLimited
 from service.domain.events import EventKind
@@ -59,7 +59,7 @@ class Login:
                 # Not audited: a throttled attempt writes nothing, so floods cost no writes.
                 self._observer.on_login("throttled", None)
                 raise
-            user = await queries.find_user_by_email(conn, email)
+            user = await users.find_user_by_email(conn, email)
         # The connection is back in the pool before bcrypt runs.
         if user is None:
             await self._hasher.verify_nothing(password)
@@ -101,13 +101,13 @@ class Login:
             upgraded = await self._hasher.hash(password)
         async with self._engine.begin() as conn:
             # Locking the user serializes its logins, so the session cap holds under races.
-            locked = await queries.lock_user(conn, user.id)
+            locked = await users.lock_user(conn, user.id)
             if locked is None:
                 self._observer.on_login("failure", None)
                 raise InvalidCredentials()  # deleted between the check and now
             # Not over a password changed meanwhile: the newer password wins.
             if upgraded is not None and locked.password_hash == user.password_hash:
-                await queries.set_password_hash(conn, user.id, upgraded, now)
+                await users.set_password_hash(conn, user.id, upgraded, now)
             await self._throttle.clear_account(conn, throttle_keys)
             view = UserView(
                 id=user.id,

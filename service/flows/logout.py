@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.db import queries
+from service.db import refresh_tokens, sessions
 from service.domain.clock import Clock
 from service.domain.errors import InvalidToken
 from service.domain.events import EventKind
@@ -39,7 +39,7 @@ class Logout:
         if presented is None:
             raise InvalidToken()
         async with self._engine.connect() as conn:
-            row = await queries.find_refresh_token_session(conn, presented.id)
+            row = await refresh_tokens.find_refresh_token_session(conn, presented.id)
         if row is None or not presented.matches(row.verifier):
             raise InvalidToken()
         named = SessionRef(row.user_id, row.session_id)
@@ -53,7 +53,7 @@ class Logout:
         async with self._engine.begin() as conn:
             now = self._clock()
             if scope == "local":
-                if await queries.revoke_session(conn, session_id, now, "logout"):
+                if await sessions.revoke_session(conn, session_id, now, "logout"):
                     await audit.record(
                         conn,
                         EventKind.SESSION_REVOKED,
@@ -66,7 +66,7 @@ class Logout:
                 return
             # Ending other sessions takes a live session: an ended session's leftover token
             # must not be able to log its user out everywhere.
-            row = await queries.find_session_with_user(conn, session_id, user_id)
+            row = await sessions.find_session_with_user(conn, session_id, user_id)
             if row is None or not session_live(
                 row.revoked_at, row.expires_at, row.last_used_at, now, self._idle
             ):

@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.config import Settings
-from service.db import pruning, queries
+from service.db import events, pruning
 from service.db.pruning import Deleted
 from service.domain.clock import Clock, system_clock
 
@@ -97,8 +97,8 @@ class Pruner:
         failures = await self._drain_rows(
             lambda c: pruning.delete_stale_login_failures(c, window_cutoff, limit)
         )
-        events = await self._drain_rows(
-            lambda c: queries.prune_auth_events(c, events_cutoff, limit)
+        pruned_events = await self._drain_rows(
+            lambda c: events.prune_auth_events(c, events_cutoff, limit)
         )
         return PruneCounts(
             expired_sessions=expired.sessions,
@@ -106,7 +106,7 @@ class Pruner:
             idle_sessions=idle.sessions,
             refresh_tokens=expired.refresh_tokens + revoked.refresh_tokens + idle.refresh_tokens,
             login_failures=failures,
-            auth_events=events,
+            auth_events=pruned_events,
         )
 
     async def _drain_rows(self, step: Callable[[AsyncConnection], Awaitable[int]]) -> int:

@@ -3,7 +3,7 @@ window, and revoke the whole session when a spent token comes back otherwise.
 
 A token may rotate now when it is known, its secret matches, it is unspent and unexpired, its
 user is enabled and its session is live (service/domain/sessions.py). That rule runs as one SQL
-statement (queries.rotate_refresh_tokens), shared by the refreshes of the moment; the locked
+statement (refresh_tokens.rotate_refresh_tokens), shared by the refreshes of the moment; the locked
 transaction below only decides what a token that did not rotate means, and when it finds one
 that may rotate after all (the clock moved on), it runs that same statement.
 """
@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.config import Settings
-from service.db import queries
+from service.db import refresh_tokens, sessions
 from service.db.batching import Batcher
 from service.domain.clock import Clock
 from service.domain.errors import InvalidGrant, TokenReused
@@ -30,10 +30,10 @@ from service.flows import audit
 from service.flows.issuing import TokenIssuer
 
 # A rotation batch's answer to one refresh: the locked row, and the time the batch ran at.
-_Rotated = tuple[queries.Rotation, datetime]
+_Rotated = tuple[refresh_tokens.Rotation, datetime]
 
 
-def _user(row: queries.Rotation | queries.LockedRefreshToken) -> UserView:
+def _user(row: refresh_tokens.Rotation | refresh_tokens.LockedRefreshToken) -> UserView:
     return UserView(
         id=row.user_id,
         email=row.email,
@@ -59,7 +59,7 @@ class Refresh:
         # The refresh fast path is one statement that needs no transaction around it: no BEGIN
         # and COMMIT round trips, and it is shared by the refreshes of the moment.
         autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._rotations: Batcher[uuid.UUID, queries.RotationAsk, _Rotated] = Batcher(
+        self._rotations: Batcher[uuid.UUID, refresh_tokens.RotationAsk, _Rotated] = Batcher(
             autocommit, self._rotate_batch
         )
 
@@ -97,10 +97,10 @@ class Refresh:
         return await self._refresh_locked(presented, client)
 
     async def _rotate_batch(
-        self, conn: AsyncConnection, asks: Mapping[uuid.UUID, queries.RotationAsk]
+        self, conn: AsyncConnection, asks: Mapping[uuid.UUID, refresh_tokens.RotationAsk]
     ) -> dict[uuid.UUID, _Rotated]:
         now = self._clock()
-        rows = await queries.rotate_refresh_tokens(
+        rows = await refresh_tokens.rotate_refresh_tokens(
             conn, list(asks.values()), now=now, idle_ttl=self._issuer.idle
         )
         return {token_id: (row, now) for token_id, row in rows.items()}
@@ -110,7 +110,7 @@ class Refresh:
     ) -> tuple[IssuedTokens, RefreshOutcome]:
         async with self._engine.begin() as conn:
             now = self._clock()
-            row = await queries.lock_refresh_token(conn, presented.id)
+            row = await refresh_tokens.lock_refresh_token(conn, presented.id)
             if row is None or not presented.matches(row.verifier):
                 raise InvalidGrant()
             if row.disabled_at is not None or not session_live(
@@ -125,17 +125,17 @@ class Refresh:
             if retry is not None:
                 return retry, "grace_retry"
             # Theft: revoke the whole session, commit that (and its audit), then refuse.
-            await queries.revoke_session(conn, row.session_id, now, "token_reused")
-            sessions = [row.session_id]
+            await sessions.revoke_session(conn, row.session_id, now, "token_reused")
+            revoked = [row.session_id]
             await audit.record(
-                conn, EventKind.REFRESH_REUSE_DETECTED, now, row.user_id, sessions, client=client
+                conn, EventKind.REFRESH_REUSE_DETECTED, now, row.user_id, revoked, client=client
             )
             await audit.record(
                 conn,
                 EventKind.SESSION_REVOKED,
                 now,
                 row.user_id,
-                sessions,
+                revoked,
                 reason="token_reused",
                 client=client,
             )
@@ -148,7 +148,7 @@ class Refresh:
         """The single rotation statement, inside this transaction (which already holds the
         rows it locks)."""
         child = presented.child(uuid.uuid4())
-        rows = await queries.rotate_refresh_tokens(
+        rows = await refresh_tokens.rotate_refresh_tokens(
             conn, [_ask(presented, child, client)], now=now, idle_ttl=self._issuer.idle
         )
         row = rows.get(presented.id)
@@ -160,7 +160,7 @@ class Refresh:
         self,
         conn: AsyncConnection,
         presented: RefreshToken,
-        row: queries.LockedRefreshToken,
+        row: refresh_tokens.LockedRefreshToken,
         now: datetime,
     ) -> IssuedTokens | None:
         """The same child again when `presented` was spent by the session's latest rotation
@@ -168,14 +168,14 @@ class Refresh:
         grace = self._settings.reuse_grace
         if grace <= 0 or row.spent_at is None or (now - row.spent_at).total_seconds() > grace:
             return None
-        child_row = await queries.find_child(conn, presented.id)
+        child_row = await refresh_tokens.find_child(conn, presented.id)
         if child_row is None or child_row.spent_at is not None or child_row.expires_at <= now:
             return None
         return self._issued(row, presented.child(child_row.id), child_row.expires_at, now)
 
     def _issued(
         self,
-        row: queries.Rotation | queries.LockedRefreshToken,
+        row: refresh_tokens.Rotation | refresh_tokens.LockedRefreshToken,
         child: RefreshToken,
         child_expires_at: datetime,
         now: datetime,
@@ -185,7 +185,9 @@ class Refresh:
         )
 
 
-def _ask(presented: RefreshToken, child: RefreshToken, client: ClientInfo) -> queries.RotationAsk:
-    return queries.RotationAsk(
+def _ask(
+    presented: RefreshToken, child: RefreshToken, client: ClientInfo
+) -> refresh_tokens.RotationAsk:
+    return refresh_tokens.RotationAsk(
         presented.id, presented.verifier, child.id, child.verifier, client.user_agent, client.ip
     )

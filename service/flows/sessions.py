@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Settings
-from service.db import queries
+from service.db import sessions
 from service.domain.clock import Clock
 from service.domain.errors import NotFound
 from service.domain.views import ClientInfo, Principal, SessionView
@@ -28,7 +28,7 @@ class Sessions:
         now = self._clock()
         idle = timedelta(seconds=self._idle_ttl)
         async with self._engine.connect() as conn:
-            rows = await queries.list_live_sessions(conn, user_id, now, self._idle_ttl)
+            rows = await sessions.list_live_sessions(conn, user_id, now, self._idle_ttl)
         return [
             SessionView(
                 id=row.id,
@@ -55,7 +55,7 @@ class Sessions:
             raise NotFound() from None
         async with self._engine.begin() as conn:
             now = self._clock()
-            live = await queries.live_session_ids_oldest_first(
+            live = await sessions.live_session_ids_oldest_first(
                 conn, principal.user.id, now, self._idle_ttl
             )
             if target not in live:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.config import Settings
-from service.db import queries
+from service.db import throttle
 from service.domain.clock import Clock
 from service.domain.errors import RateLimited
 from service.domain.views import ClientInfo
@@ -38,7 +38,7 @@ class LoginThrottle:
         limits = {"account": self._settings.login_max_failures}
         limits["ip"] = limits["account"] * IP_LIMIT_FACTOR
         retry_after = 0
-        for row in await queries.failure_counts(conn, keys):
+        for row in await throttle.failure_counts(conn, keys):
             window_end = row.window_start + window
             if row.failures >= limits[row.kind] and window_end > now:
                 retry_after = max(retry_after, math.ceil((window_end - now).total_seconds()))
@@ -49,8 +49,8 @@ class LoginThrottle:
         self, conn: AsyncConnection, keys: list[ThrottleKey], now: datetime
     ) -> None:
         for kind, key in keys:
-            await queries.record_failure(conn, kind, key, now, self._settings.login_window)
+            await throttle.record_failure(conn, kind, key, now, self._settings.login_window)
 
     async def clear_account(self, conn: AsyncConnection, keys: list[ThrottleKey]) -> None:
         """A successful login forgives the account's failures (not the IP's)."""
-        await queries.clear_failures(conn, *keys[0])
+        await throttle.clear_failures(conn, *keys[0])

@@ -28,7 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tqdm import tqdm
 
-from service.db import queries
+from service.db import importing
 from service.domain import hash_schemes
 from service.web.schemas import Email
 
@@ -249,11 +249,11 @@ async def store(
             batch = rows[start : start + batch_size]
             if dry_run:
                 async with engine.connect() as conn:
-                    existing = await queries.count_existing_emails(conn, [r.email for r in batch])
+                    existing = await importing.count_existing_emails(conn, [r.email for r in batch])
                 imported += len(batch) - existing
             else:
                 async with engine.begin() as conn:
-                    imported += await queries.insert_users_skipping_existing(
+                    imported += await importing.insert_users_skipping_existing(
                         conn, [_user_values(row, now) for row in batch]
                     )
             bar.update(len(batch))

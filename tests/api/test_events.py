@@ -10,7 +10,7 @@ import asyncpg
 from helpers import PASSWORD, Client, bearer, error_of, login, refresh, register, signed_in
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service.db import queries
+from service.db import events
 from service.db.engine import async_url
 
 ADMIN_KEY = "admin-key-that-is-long-enough"
@@ -321,14 +321,14 @@ async def test_prune_deletes_old_events_in_bounded_batches(
     try:
         async with engine.begin() as conn:
             for age_days in [100, 95, 91, 89, 1]:
-                await queries.insert_auth_events(
+                await events.insert_auth_events(
                     conn, kind="login", now=now - timedelta(days=age_days), user_id=uuid.uuid4()
                 )
         cutoff = now - timedelta(days=90)
         deleted = []
         while True:
             async with engine.begin() as conn:
-                count = await queries.prune_auth_events(conn, cutoff, batch_size=2)
+                count = await events.prune_auth_events(conn, cutoff, batch_size=2)
             deleted.append(count)
             if count < 2:
                 break

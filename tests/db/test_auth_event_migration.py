@@ -15,7 +15,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service.db import queries
+from service.db import events
 from service.db.engine import async_url
 from service.db.models import metadata
 from service.ops.migrate import downgrade, upgrade
@@ -93,8 +93,8 @@ def test_event_reads_and_pruning_use_their_indexes(
     now = datetime(2026, 11, 27, tzinfo=UTC)
     position = (now, uuid.uuid4())
     for call in (
-        queries.list_auth_events(Capture(), uuid.uuid4(), 21, position),  # type: ignore[arg-type]
-        queries.prune_auth_events(Capture(), now, 1000),  # type: ignore[arg-type]
+        events.list_auth_events(Capture(), uuid.uuid4(), 21, position),  # type: ignore[arg-type]
+        events.prune_auth_events(Capture(), now, 1000),  # type: ignore[arg-type]
     ):
         with pytest.raises(_Stop):
             asyncio.run(call)

@@ -16,7 +16,7 @@ from rows import insert_session
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Settings
-from service.db import queries
+from service.db import sessions as session_queries
 from service.db.batching import Batcher
 from service.db.engine import create_engine
 
@@ -33,12 +33,12 @@ async def engine(database_url: str, db: asyncpg.Connection) -> AsyncIterator[Asy
         await engine.dispose()
 
 
-SessionReads = Batcher[uuid.UUID, None, queries.SessionWithUser]
+SessionReads = Batcher[uuid.UUID, None, session_queries.SessionWithUser]
 
 
 def session_reads(engine: AsyncEngine, max_batch: int = 256) -> SessionReads:
     async def read(conn: Any, asks: Any) -> Any:
-        return await queries.find_sessions_with_users(conn, list(asks))
+        return await session_queries.find_sessions_with_users(conn, list(asks))
 
     return Batcher(engine, read, max_batch)
 
@@ -47,13 +47,13 @@ def session_reads(engine: AsyncEngine, max_batch: int = 256) -> SessionReads:
 def statements(monkeypatch: pytest.MonkeyPatch) -> list[list[uuid.UUID]]:
     """The session ids of every batch statement run, in order."""
     seen: list[list[uuid.UUID]] = []
-    original = queries.find_sessions_with_users
+    original = session_queries.find_sessions_with_users
 
     async def spy(conn: Any, session_ids: Sequence[uuid.UUID]) -> Any:
         seen.append(list(session_ids))
         return await original(conn, session_ids)
 
-    monkeypatch.setattr(queries, "find_sessions_with_users", spy)
+    monkeypatch.setattr(session_queries, "find_sessions_with_users", spy)
     return seen
 
 
@@ -119,7 +119,7 @@ async def test_an_ask_after_the_read_started_waits_for_the_next_read(
 ) -> None:
     """A revocation committed before a request asked is never hidden by a read already running."""
     session_id, _ = await seed_session(db)
-    spy = queries.find_sessions_with_users
+    spy = session_queries.find_sessions_with_users
     reading, go_on = asyncio.Event(), asyncio.Event()
 
     async def slow(conn: Any, session_ids: Sequence[uuid.UUID]) -> Any:
@@ -128,7 +128,7 @@ async def test_an_ask_after_the_read_started_waits_for_the_next_read(
         await go_on.wait()  # ...but answer only after the revocation below
         return rows
 
-    monkeypatch.setattr(queries, "find_sessions_with_users", slow)
+    monkeypatch.setattr(session_queries, "find_sessions_with_users", slow)
     reads = session_reads(engine)
     first = asyncio.ensure_future(reads.ask(session_id, None))
     await reading.wait()
@@ -150,7 +150,7 @@ async def test_a_failed_read_fails_its_batch_and_the_next_ask_reads_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sessions = [await seed_session(db) for _ in range(3)]
-    spy = queries.find_sessions_with_users
+    spy = session_queries.find_sessions_with_users
     failures = [asyncpg.ConnectionDoesNotExistError("connection lost")]
 
     async def failing_once(conn: Any, session_ids: Sequence[uuid.UUID]) -> Any:
@@ -159,7 +159,7 @@ async def test_a_failed_read_fails_its_batch_and_the_next_ask_reads_again(
             raise failures.pop()
         return await spy(conn, session_ids)
 
-    monkeypatch.setattr(queries, "find_sessions_with_users", failing_once)
+    monkeypatch.setattr(session_queries, "find_sessions_with_users", failing_once)
     reads = session_reads(engine)
     results = await asyncio.gather(
         *(reads.ask(session_id, None) for session_id, _ in sessions), return_exceptions=True

@@ -1,4 +1,4 @@
-"""queries.rotate_refresh_tokens, the one-statement refresh of a batch of tokens: it rotates only
+"""refresh_tokens.rotate_refresh_tokens, the one-statement refresh of a batch of tokens: it rotates only
 the tokens that the rotation rule lets through (service/flows/refresh.py), writes nothing for the others, and
 waits on the row lock of a concurrent rotation, after which it sees the token spent."""
 
@@ -16,7 +16,7 @@ from rows import insert_session
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Settings
-from service.db import queries
+from service.db import refresh_tokens
 from service.db.engine import create_engine
 from service.domain.tokens import RefreshToken
 
@@ -50,8 +50,8 @@ async def seed(db: asyncpg.Connection, session_end: datetime = NOW + IDLE * 24) 
 
 def ask(
     token: RefreshToken, child: RefreshToken, verifier: bytes | None = None
-) -> queries.RotationAsk:
-    return queries.RotationAsk(
+) -> refresh_tokens.RotationAsk:
+    return refresh_tokens.RotationAsk(
         token.id,
         token.verifier if verifier is None else verifier,
         child.id,
@@ -66,7 +66,7 @@ async def rotate(
 ) -> tuple[Any, RefreshToken]:
     child = token.child(uuid.uuid4())
     async with engine.connect() as conn:
-        rows = await queries.rotate_refresh_tokens(
+        rows = await refresh_tokens.rotate_refresh_tokens(
             conn, [ask(token, child, verifier)], now=now, idle_ttl=IDLE
         )
     return rows.get(token.id), child
@@ -175,7 +175,7 @@ async def test_a_batch_rotates_exactly_the_tokens_that_pass(
     before = {row["id"]: row for row in await db.fetch("SELECT * FROM refresh_token")}
     now = NOW + timedelta(minutes=1)
     async with engine.connect() as conn:
-        rows = await queries.rotate_refresh_tokens(conn, asks, now=now, idle_ttl=IDLE)
+        rows = await refresh_tokens.rotate_refresh_tokens(conn, asks, now=now, idle_ttl=IDLE)
 
     assert set(rows) == {live.id, wrong.id, spent.id, other_live.id}  # unknown: absent
     rotated = {token_id for token_id, row in rows.items() if row.child_expires_at is not None}
@@ -205,7 +205,9 @@ async def test_batches_sharing_tokens_in_any_order_never_deadlock(
         async def batch(tokens: list[RefreshToken]) -> dict[uuid.UUID, Any]:
             asks = [ask(token, token.child(uuid.uuid4())) for token in tokens]
             async with engine.connect() as conn:
-                return await queries.rotate_refresh_tokens(conn, asks, now=NOW, idle_ttl=IDLE)
+                return await refresh_tokens.rotate_refresh_tokens(
+                    conn, asks, now=NOW, idle_ttl=IDLE
+                )
 
         one, other = await asyncio.gather(batch([first, second]), batch([second, first]))
         for token in (first, second):
