@@ -6,7 +6,7 @@ from the caller's injected clock, never from the database's now(), so tests cont
 The statements on the hot paths (the session lookup of every protected request and the
 refresh rotation) are plain SQL run on the driver's connection: SQLAlchemy's statement building,
 execution context and result objects cost more CPU than the rest of those requests' Python
-(see the README, Performance). The connection still comes from, and goes back to, the engine's pool.
+(see docs/performance.md). The connection still comes from, and goes back to, the engine's pool.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Domain errors. Each has a stable code from API.md; the web layer maps them to HTTP statuses.
+"""Domain errors. Each has a stable code (docs/reference/errors.md); the web layer maps them to
+HTTP statuses.
 
 Messages are written for clients: they never contain a secret, SQL or a stack trace.
 """
