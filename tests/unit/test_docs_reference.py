@@ -88,3 +88,15 @@ def test_every_variable_has_a_row(name: str) -> None:
 def test_every_variable_row_is_read_by_the_settings() -> None:
     stale = first_cells("configuration.md") - set(variables())
     assert not stale, f"configuration.md lists variables config.py does not read: {sorted(stale)}"
+
+
+def test_every_link_of_the_readme_resolves_inside_the_repository() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert targets
+    for target in targets:
+        if target.startswith(("http://", "https://", "#")):
+            continue
+        path = (ROOT / target.split("#")[0]).resolve()
+        assert path.is_relative_to(ROOT), f"{target} points outside the repository"
+        assert path.exists(), f"{target} does not exist"
