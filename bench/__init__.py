@@ -1,1 +1,1 @@
-"""Rotor's benchmark: `python -m bench` (see the README, Performance)."""
+"""Rotor's benchmark: `python -m bench` (see docs/performance.md)."""

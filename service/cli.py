@@ -1,14 +1,14 @@
 """The command line: `rotor serve`, `migrate`, `prune`, `keys generate`, `import-users` (the
-same as `python -m service`)."""
+same as `python -m service`). The arguments and help texts are in service/cli_parser.py."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -16,7 +16,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service.config import JWT_ALGORITHMS, ConfigError, Settings, load_settings
+from service.cli_parser import parser
+from service.config import ConfigError, Settings, load_settings
 from service.db.engine import async_url, create_engine
 from service.domain.keys import generate_private_key_pem, load_key_set
 from service.flows.pruning import PruneCounts, Pruner
@@ -223,52 +224,6 @@ def generate_key(alg: str, output: Path | None) -> None:
     logger.info("wrote a new %s private key to %s", alg, output)
 
 
-def _positive_int(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {raw!r}")
-    return value
-
-
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="rotor", description="Rotor authentication service")
-    commands = root.add_subparsers(dest="command", required=True)
-    serve_parser = commands.add_parser("serve", help="start the HTTP server")
-    serve_parser.add_argument(
-        "--workers",
-        type=_positive_int,
-        default=1,
-        help="processes sharing the port (SO_REUSEPORT); default 1, served in-process",
-    )
-    migrate_parser = commands.add_parser("migrate", help="bring the database to the newest schema")
-    migrate_parser.add_argument(
-        "--sql", action="store_true", help="print the SQL for review instead of applying it"
-    )
-    commands.add_parser(
-        "prune",
-        help="delete ended sessions (with their refresh tokens) and stale login-failure counters",
-    )
-    import_parser = commands.add_parser(
-        "import-users", help="import users with their password hashes from another system"
-    )
-    import_parser.add_argument("file", type=Path, help="JSON Lines or CSV (with a header row)")
-    import_parser.add_argument("--format", choices=["auto", "jsonl", "csv"], default="auto")
-    import_parser.add_argument(
-        "--dry-run", action="store_true", help="validate and count, write nothing"
-    )
-    keys_parser = commands.add_parser("keys", help="manage signing keys")
-    keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
-    generate = keys_commands.add_parser("generate", help="write a new private key (PEM)")
-    generate.add_argument(
-        "--alg", choices=[a for a in JWT_ALGORITHMS if a != "HS256"], required=True
-    )
-    generate.add_argument("--out", type=Path, help="file to create (default: standard output)")
-    return root
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # JSON lines, or readable lines when stderr is a terminal.
@@ -279,6 +234,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         settings = load_settings()
         if args.command == "serve":
+            # The options win over AUTH_HOST / AUTH_PORT.
+            settings = replace(
+                settings,
+                host=args.host if args.host is not None else settings.host,
+                port=args.port if args.port is not None else settings.port,
+            )
             serve(settings, args.workers)
         elif args.command == "migrate":
             migrate(settings, args.sql)

@@ -1,6 +1,6 @@
 """Settings: one frozen object built from the environment and validated once, at start-up.
 
-Every variable of API.md's configuration table is read here and nowhere else. A bad value raises
+Every configuration variable is read here and nowhere else. A bad value raises
 `ConfigError` whose message names the variable and what it expects, so `rotor serve` can stop with
 one clear line instead of starting half-configured.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -240,3 +240,28 @@ def _check_consistency(settings: Settings) -> None:
             f"AUTH_JWT_PRIVATE_KEY_FILE: missing, expected a PEM private key for AUTH_JWT_ALG="
             f"{settings.jwt_alg}"
         )
+
+
+class _ReadRecorder(Mapping[str, str]):
+    """An empty environment that notes every name looked up in it."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def __getitem__(self, name: str) -> str:
+        self.names.append(name)
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def variables() -> tuple[str, ...]:
+    """Every environment variable `load_settings` reads, in the order it reads them (for help
+    texts and the documentation's check, so neither keeps a list of its own)."""
+    recorder = _ReadRecorder()
+    load_settings(recorder)
+    return tuple(dict.fromkeys(recorder.names))

@@ -3,7 +3,7 @@
 Every protected request reads its session row, and every refresh rotates a token: one pool
 checkout, one round trip and one PostgreSQL statement each. On the bench machine the send
 alone that wakes the PostgreSQL backend cost more than the rest of the request's Python
-(README, Performance). A Batcher lets requests share that cost: the first to ask opens a batch
+(docs/performance.md). A Batcher lets requests share that cost: the first to ask opens a batch
 and starts a task that takes a pooled connection; every request that asks before that
 connection is in hand joins the batch; then one statement answers them all, and the next
 asker opens a new batch.

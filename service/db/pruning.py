@@ -74,7 +74,8 @@ async def delete_revoked(conn: AsyncConnection, idle_cutoff: datetime, limit: in
 
     A token never outlives last_used_at + idle TTL (every issue touches last_used_at), so once
     that has passed the session's tokens are as dead as the session. Keeping a revoked session
-    until then keeps logout by one of its unexpired refresh tokens an idempotent 204 (API.md).
+    until then keeps logout by one of its unexpired refresh tokens an idempotent 204
+    (docs/reference/routes.md).
     """
     condition = (
         session.c.revoked_at.is_not(None)

@@ -1,4 +1,4 @@
-"""Kinds of audit events (the auth_event table; docs/audit-trail.md says what each records)."""
+"""Kinds of audit events (the auth_event table; docs/audit.md says what each records)."""
 
 from __future__ import annotations
 

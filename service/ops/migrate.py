@@ -1,7 +1,13 @@
-"""Alembic, driven from code: upgrade to head, and compare a database's revision with the code's."""
+"""Alembic, driven from code: upgrade to head, and compare a database's revision with the code's.
+
+The configuration is built here, not read from alembic.ini, so `rotor migrate` works from an
+installed wheel in any working directory: the migrations are the package `rotor_migrations`
+(the repository's top-level `migrations/` folder, shipped in the wheel under that name).
+"""
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -10,11 +16,25 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
+MIGRATIONS_PACKAGE = "rotor_migrations"
+# In a checkout that was not installed (PYTHONPATH=.), the folder beside the `service` package.
+_SOURCE_TREE = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def script_location() -> str:
+    """The folder holding env.py and versions/, wherever Rotor is installed."""
+    try:
+        folder = resources.files(MIGRATIONS_PACKAGE)
+    except ModuleNotFoundError:
+        return str(_SOURCE_TREE)
+    # A wheel installs it as plain files; Alembic needs a real folder to read revisions from.
+    return str(Path(str(folder)))
 
 
 def alembic_config(database_url: str | None = None) -> Config:
-    config = Config(str(ALEMBIC_INI))
+    config = Config()
+    config.set_main_option("script_location", script_location())
+    config.set_main_option("path_separator", "os")
     if database_url is not None:
         # env.py prefers this over DATABASE_URL (it is how `rotor migrate` passes the embedded URL).
         config.attributes["database_url"] = database_url

@@ -67,7 +67,7 @@ def run(
 ) -> None:
     """Serve `app` in this process until SIGTERM/SIGINT, then finish in-flight requests."""
     # asyncio's own loop: uvloop measured no faster here and with a far worse p99 (see
-    # README, Performance).
+    # docs/performance.md).
     loop = asyncio.new_event_loop()
     _stop_once(loop)
     app.on_startup.append(_freeze_startup_heap)  # after the app's own startup (cleanup_ctx)

@@ -1,4 +1,4 @@
-"""JSON responses: the contract's error shape and the objects of API.md."""
+"""JSON responses: the contract's error shape and its objects (docs/reference/objects.md)."""
 
 from __future__ import annotations
 

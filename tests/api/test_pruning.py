@@ -68,7 +68,7 @@ async def test_revoked_session_stays_until_its_tokens_have_expired(
     assert (await client.post("/v1/logout", headers=bearer(tokens))).status == 204
     clock.advance(IDLE - 1)
     # Its refresh token has not expired: the session stays, so logout with that token is
-    # still the idempotent 204 of API.md and a refresh is still invalid_grant.
+    # still the idempotent 204 of POST /v1/logout and a refresh is still invalid_grant.
     assert await _prune(client, clock) == PruneCounts()
     response = await client.post("/v1/logout", json={"refresh_token": tokens["refresh_token"]})
     assert response.status == 204

@@ -59,7 +59,7 @@ async def _answer(
 def _database_routes(
     tokens: dict[str, Any], other_session: str, user_id: str
 ) -> list[tuple[str, str, dict[str, Any]]]:
-    """Every route of API.md that needs the database, with a request it would otherwise serve."""
+    """Every route that needs the database, with a request it would otherwise serve."""
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
     user = bearer(tokens)
     refresh_token = {"refresh_token": tokens["refresh_token"]}
