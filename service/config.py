@@ -68,11 +68,6 @@ class Settings:
     # Seconds between in-server prune runs; None (unset or 0) leaves pruning to `rotor prune`.
     prune_interval: int | None = None
 
-    @property
-    def refresh_ttl(self) -> int:
-        """How long a freshly issued refresh token lives, at most."""
-        return min(self.session_idle_ttl, self.session_max_ttl)
-
 
 def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
     def parse(raw: str) -> int:

@@ -159,12 +159,22 @@ class AccessTokens:
             ):
                 raise InvalidToken()
             return AccessClaims(
-                user_id=uuid.UUID(claims["sub"]),
-                session_id=uuid.UUID(claims["sid"]),
+                user_id=_uuid_claim(claims["sub"]),
+                session_id=_uuid_claim(claims["sid"]),
                 expires_at=expires_at,
                 token_id=str(claims["jti"]),
             )
-        except InvalidToken:
-            raise
-        except (jwt.PyJWTError, ValueError, TypeError, KeyError, AttributeError):
+        except jwt.PyJWTError:
+            # Only the library's verdicts mean "a bad token": anything else is a bug here, and
+            # must surface as one instead of passing for a 401.
             raise InvalidToken() from None
+
+
+def _uuid_claim(value: object) -> uuid.UUID:
+    """A `sub`/`sid` claim: a UUID string, or InvalidToken."""
+    if not isinstance(value, str):
+        raise InvalidToken()
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidToken() from None

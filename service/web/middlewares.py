@@ -20,7 +20,9 @@ from service.web.responses import error_response
 
 logger = logging.getLogger(__name__)
 
-_STATUS = {
+# Every client-visible error class, with its status: no fallback, so a new error class without a
+# status is caught by tests/unit/test_error_statuses.py instead of answering a silent 400.
+STATUS_OF_ERROR: dict[type[errors.AuthError], int] = {
     errors.InvalidRequest: 400,
     errors.ValidationFailed: 422,
     errors.EmailTaken: 409,
@@ -60,13 +62,6 @@ _UNAVAILABLE = (
 )
 
 
-def _status_of(error: errors.AuthError) -> int:
-    for kind in type(error).__mro__:
-        if kind in _STATUS:
-            return _STATUS[kind]
-    return 400
-
-
 def auth_error_response(error: errors.AuthError) -> web.Response:
     headers: dict[str, str] = {}
     extra: dict[str, object] = {}
@@ -78,7 +73,7 @@ def auth_error_response(error: errors.AuthError) -> web.Response:
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, errors.ValidationFailed):
         extra["fields"] = error.fields
-    return error_response(_status_of(error), error.code, error.message, headers, **extra)
+    return error_response(STATUS_OF_ERROR[type(error)], error.code, error.message, headers, **extra)
 
 
 def _http_error_response(exc: web.HTTPException) -> web.Response:

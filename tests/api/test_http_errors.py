@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import asyncpg
 from helpers import PASSWORD, Client, error_of
 
 from service.config import Settings
@@ -46,13 +47,15 @@ async def test_healthz_and_readyz(client: Client) -> None:
     assert response.status == 200 and await response.json() == {"status": "ready"}
 
 
-async def test_readyz_is_503_when_the_schema_is_behind(client: Client, db: object) -> None:
-    await db.execute("UPDATE alembic_version SET version_num = 'behind'")  # type: ignore[attr-defined]
+async def test_readyz_is_503_when_the_schema_is_behind(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    await db.execute("UPDATE alembic_version SET version_num = 'behind'")
     try:
         response = await client.get("/readyz")
         assert response.status == 503 and await error_of(response) == "service_unavailable"
     finally:
-        await db.execute("UPDATE alembic_version SET version_num = $1", client.app[HEAD])  # type: ignore[attr-defined]
+        await db.execute("UPDATE alembic_version SET version_num = $1", client.app[HEAD])
 
 
 async def test_unreachable_database_is_503_and_healthz_stays_up(

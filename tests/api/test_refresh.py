@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+from conftest import FakeClock, MakeClient
 from helpers import Client, bearer, error_of, refresh, signed_in
 
 from service.domain.tokens import RefreshToken
@@ -45,10 +46,10 @@ async def test_database_never_holds_a_usable_token(client: Client, db: asyncpg.C
     assert response.status == 401 and await error_of(response) == "invalid_grant"
 
 
-async def test_retry_within_grace_returns_the_same_token(client: Client, clock: object) -> None:
+async def test_retry_within_grace_returns_the_same_token(client: Client, clock: FakeClock) -> None:
     tokens = await signed_in(client)
     first = await (await refresh(client, tokens["refresh_token"])).json()
-    clock.advance(9)  # type: ignore[attr-defined]
+    clock.advance(9)
     response = await refresh(client, tokens["refresh_token"])
     assert response.status == 200
     retry = await response.json()
@@ -59,11 +60,11 @@ async def test_retry_within_grace_returns_the_same_token(client: Client, clock: 
 
 
 async def test_reused_refresh_token_outside_grace_revokes_session(
-    client: Client, clock: object
+    client: Client, clock: FakeClock
 ) -> None:
     tokens = await signed_in(client)
     rotated = await (await refresh(client, tokens["refresh_token"])).json()
-    clock.advance(11)  # type: ignore[attr-defined]
+    clock.advance(11)
     response = await refresh(client, tokens["refresh_token"])
     assert response.status == 401 and await error_of(response) == "token_reused"
     # Every token of the session now fails, and so does its access token.
@@ -92,38 +93,38 @@ async def test_reused_parent_after_child_rotated_revokes_session(client: Client)
     assert response.status == 401 and await error_of(response) == "token_reused"
 
 
-async def test_grace_zero_treats_every_reuse_as_theft(make_client: object) -> None:
-    client = await make_client(reuse_grace=0)  # type: ignore[operator]
+async def test_grace_zero_treats_every_reuse_as_theft(make_client: MakeClient) -> None:
+    client = await make_client(reuse_grace=0)
     tokens = await signed_in(client)
     await refresh(client, tokens["refresh_token"])
     response = await refresh(client, tokens["refresh_token"])
     assert response.status == 401 and await error_of(response) == "token_reused"
 
 
-async def test_idle_session_expires(client: Client, clock: object) -> None:
+async def test_idle_session_expires(client: Client, clock: FakeClock) -> None:
     tokens = await signed_in(client)  # idle TTL 3600 s in the test settings
-    clock.advance(3599)  # type: ignore[attr-defined]
+    clock.advance(3599)
     rotated = await (await refresh(client, tokens["refresh_token"])).json()
     assert rotated["refresh_expires_in"] == 3600
-    clock.advance(3600)  # type: ignore[attr-defined]
+    clock.advance(3600)
     response = await refresh(client, rotated["refresh_token"])
     assert response.status == 401 and await error_of(response) == "invalid_grant"
 
 
 async def test_absolute_session_lifetime_caps_refresh_tokens(
-    make_client: object, clock: object
+    make_client: MakeClient, clock: FakeClock
 ) -> None:
-    client = await make_client(session_idle_ttl=3600, session_max_ttl=5000)  # type: ignore[operator]
+    client = await make_client(session_idle_ttl=3600, session_max_ttl=5000)
     tokens = await signed_in(client)
-    clock.advance(3000)  # type: ignore[attr-defined]
+    clock.advance(3000)
     rotated = await (await refresh(client, tokens["refresh_token"])).json()
     # Never outlives the session: 2000 s left of its absolute 5000, not a fresh idle 3600.
     assert rotated["refresh_expires_in"] == 2000
     assert rotated["expires_in"] == 900
-    clock.advance(1900)  # type: ignore[attr-defined]
+    clock.advance(1900)
     last = await (await refresh(client, rotated["refresh_token"])).json()
     assert last["refresh_expires_in"] == 100 and last["expires_in"] == 100
-    clock.advance(100)  # type: ignore[attr-defined]
+    clock.advance(100)
     response = await refresh(client, last["refresh_token"])
     assert response.status == 401 and await error_of(response) == "invalid_grant"
 

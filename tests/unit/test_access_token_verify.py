@@ -107,3 +107,42 @@ def test_a_token_signed_by_an_older_key_verifies_by_its_kid() -> None:
     older = keys.verification[1]
     token = forge(older, claims())
     assert AccessTokens(keys, "rotor", "rotor").verify(token, NOW).token_id == "x"
+
+
+class _BrokenKeySet(KeySet):
+    """A key set whose lookup has a bug (not a bad token)."""
+
+    def verification_key(self, kid: object, alg: object) -> Key | None:
+        raise AttributeError("a bug in the key lookup")
+
+
+def test_a_bug_during_verification_surfaces_instead_of_passing_for_a_bad_token() -> None:
+    signing, older = ed25519_key(), ed25519_key()
+    issuer = AccessTokens(KeySet(signing=signing, verification=(signing, older)), "rotor", "rotor")
+    token = issuer.issue(uuid.uuid4(), uuid.uuid4(), NOW, NOW + timedelta(seconds=60))
+    broken = AccessTokens(
+        _BrokenKeySet(signing=signing, verification=(signing, older)), "rotor", "rotor"
+    )
+    with pytest.raises(AttributeError):
+        broken.verify(token, NOW)
+
+
+@pytest.mark.parametrize("claim", ["sub", "sid"])
+@pytest.mark.parametrize("value", [12, "not-a-uuid", None], ids=["number", "text", "null"])
+def test_non_uuid_subject_or_session_claims_are_invalid_tokens(claim: str, value: object) -> None:
+    claims = {
+        "iss": "rotor",
+        "aud": "rotor",
+        "sub": str(uuid.uuid4()),
+        "sid": str(uuid.uuid4()),
+        "iat": int(NOW.timestamp()),
+        "exp": int(NOW.timestamp()) + 60,
+        "jti": "j",
+        claim: value,
+    }
+    keys = hmac_key_set(SECRET)
+    forged = jwt.encode(
+        claims, SECRET, algorithm="HS256", headers={"typ": "at+jwt", "kid": keys.signing.kid}
+    )
+    with pytest.raises(InvalidToken):
+        AccessTokens(keys, "rotor", "rotor").verify(forged, NOW)

@@ -91,3 +91,33 @@ def test_settings_are_frozen() -> None:
     settings = load_settings({})
     with pytest.raises(AttributeError):
         settings.port = 1  # type: ignore[misc]
+
+
+# --- observability and pruning ------------------------------------------------------------
+
+
+def test_observability_settings_defaults_and_validation() -> None:
+    defaults = load_settings({})
+    assert defaults.metrics is False
+    assert defaults.event_retention_days == 90
+    settings = load_settings({"AUTH_METRICS": "true", "AUTH_EVENT_RETENTION": "30"})
+    assert settings.metrics is True
+    assert settings.event_retention_days == 30
+    with pytest.raises(ConfigError, match="AUTH_METRICS"):
+        load_settings({"AUTH_METRICS": "maybe"})
+    for bad in ("0", "-1", "ninety", "1.5"):
+        with pytest.raises(ConfigError, match="AUTH_EVENT_RETENTION"):
+            load_settings({"AUTH_EVENT_RETENTION": bad})
+
+
+# AUTH_PRUNE_INTERVAL: unset or 0 is off, otherwise whole seconds, validated like the rest.
+@pytest.mark.parametrize(("raw", "expected"), [(None, None), ("", None), ("0", None), ("300", 300)])
+def test_prune_interval(raw: str | None, expected: int | None) -> None:
+    env = {} if raw is None else {"AUTH_PRUNE_INTERVAL": raw}
+    assert load_settings(env).prune_interval == expected
+
+
+@pytest.mark.parametrize("raw", ["-1", "soon", "1.5", str(7 * 86_400 + 1)])
+def test_invalid_prune_interval_names_the_variable(raw: str) -> None:
+    with pytest.raises(ConfigError, match=r"^AUTH_PRUNE_INTERVAL: invalid value"):
+        load_settings({"AUTH_PRUNE_INTERVAL": raw})

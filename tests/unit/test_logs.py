@@ -1,4 +1,4 @@
-"""Log formats (terminal or JSON) and the observability settings."""
+"""Log formats: readable on a terminal, JSON lines otherwise."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from service.config import ConfigError, load_settings
 from service.ops.logs import FIELDS, configure_logging, request_context
 
 
@@ -50,17 +49,3 @@ def test_readable_lines_on_a_terminal() -> None:
     assert not text.startswith("{")
     assert "WARNING" in text
     assert "rotor.test: careful event=x" in text
-
-
-def test_observability_settings_defaults_and_validation() -> None:
-    defaults = load_settings({})
-    assert defaults.metrics is False
-    assert defaults.event_retention_days == 90
-    settings = load_settings({"AUTH_METRICS": "true", "AUTH_EVENT_RETENTION": "30"})
-    assert settings.metrics is True
-    assert settings.event_retention_days == 30
-    with pytest.raises(ConfigError, match="AUTH_METRICS"):
-        load_settings({"AUTH_METRICS": "maybe"})
-    for bad in ("0", "-1", "ninety", "1.5"):
-        with pytest.raises(ConfigError, match="AUTH_EVENT_RETENTION"):
-            load_settings({"AUTH_EVENT_RETENTION": bad})

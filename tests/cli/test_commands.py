@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 
 def _rotor(
@@ -43,10 +44,8 @@ def test_migrate_then_serve_refuses_a_schema_behind(create_database: Callable[[]
         assert migrated.returncode == 0, migrated.stderr
 
 
-def test_keys_generate_writes_a_usable_pem(tmp_path: object) -> None:
-    from pathlib import Path
-
-    out = Path(str(tmp_path)) / "signing.pem"
+def test_keys_generate_writes_a_usable_pem(tmp_path: Path) -> None:
+    out = tmp_path / "signing.pem"
     result = _rotor("keys", "generate", "--alg", "EdDSA", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert out.read_text().startswith("-----BEGIN PRIVATE KEY-----")
