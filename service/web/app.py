@@ -35,6 +35,7 @@ from service.web.appkeys import (
     PRUNE_TASK,
     SETTINGS,
 )
+from service.web.cors import cors_middleware
 from service.web.handlers import routes
 from service.web.middlewares import error_middleware, request_log_middleware
 from service.web.openapi import document_json
@@ -66,6 +67,7 @@ def create_app(
         metrics = Metrics(configured_multiprocess_dir())
         observers.append(metrics)
         middlewares.append(metrics_middleware(metrics))
+    middlewares.append(cors_middleware)  # outside error_middleware: errors get CORS headers too
     middlewares.append(error_middleware)
     # handler_args here, not in run_app (aiohttp 3.14's run_app has no such parameter: passed there
     # it made aiohttp drop every server option, access_log=None included, with a warning).
