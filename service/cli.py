@@ -20,7 +20,7 @@ from service.config import JWT_ALGORITHMS, ConfigError, Settings, load_settings
 from service.db.engine import async_url, create_engine
 from service.domain.keys import generate_private_key_pem, load_key_set
 from service.flows.pruning import PruneCounts, Pruner
-from service.ops import importer
+from service.ops import importer, staff_command
 from service.ops.logs import configure_logging
 from service.ops.metrics_workers import multiprocess_directory, worker_exited
 from service.ops.migrate import current_revision, head_revision, upgrade
@@ -266,6 +266,7 @@ def parser() -> argparse.ArgumentParser:
         "--alg", choices=[a for a in JWT_ALGORITHMS if a != "HS256"], required=True
     )
     generate.add_argument("--out", type=Path, help="file to create (default: standard output)")
+    staff_command.add_parser(commands)
     return root
 
 
@@ -286,6 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return import_users(settings, args.file, args.format, args.dry_run)
         elif args.command == "prune":
             prune(settings)
+        elif args.command == "staff":
+            with database(settings) as (url, embedded), reaching_database(url):
+                ready_schema(url, embedded)
+                return staff_command.run(args, settings, url)
     except ConfigError as exc:
         print(f"rotor: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -586,6 +586,7 @@ async def insert_auth_events(
     reason: str | None = None,
     ip: str | None = None,
     user_agent: str | None = None,
+    staff_id: uuid.UUID | None = None,
 ) -> None:
     """One event per session id (one event with no session by default)."""
     rows = [
@@ -598,6 +599,7 @@ async def insert_auth_events(
             "ip": ip,
             "user_agent": user_agent,
             "created_at": now,
+            "staff_id": staff_id,
         }
         for session_id in session_ids
     ]
