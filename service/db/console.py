@@ -29,12 +29,12 @@ async def search_users_by_prefix(
     key = func.lower(user.c.email)
     low = func.lower(literal(prefix))
     conditions = [
-        key.op("~>=~")(low),
-        key.op("~<~")(low.concat(_TOP)),
+        key.op("~>=~", is_comparison=True)(low),
+        key.op("~<~", is_comparison=True)(low.concat(_TOP).self_group()),
         func.starts_with(key, low),
     ]
     if after is not None:
-        conditions.append(key.op("~>~")(literal(after)))
+        conditions.append(key.op("~>~", is_comparison=True)(literal(after)))
     statement = (
         select(
             user.c.id,

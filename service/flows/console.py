@@ -140,7 +140,10 @@ class SupportDesk:
 
     async def search(self, prefix: str, after: str | None = None) -> UserSearchPage:
         """Users whose email starts with `prefix` (case-insensitively), a page at a time."""
-        prefix = prefix.strip()[:MAX_PREFIX]
+        # No email holds a control character, NUL or lone surrogate (PostgreSQL refuses the
+        # last two in text): dropping them keeps any typed query a plain search.
+        prefix = _printable(prefix.strip())[:MAX_PREFIX]
+        after = None if after is None else _printable(after)[:MAX_PREFIX]
         async with self._engine.connect() as conn:
             rows = await console_queries.search_users_by_prefix(conn, prefix, after, PAGE_SIZE + 1)
         users = [_summary(row) for row in rows[:PAGE_SIZE]]
@@ -229,6 +232,10 @@ class SupportDesk:
     async def _locked_user(conn: AsyncConnection, target: uuid.UUID) -> None:
         if await queries.lock_user(conn, target) is None:
             raise NotFound()
+
+
+def _printable(text: str) -> str:
+    return "".join(ch for ch in text if ch.isprintable())
 
 
 def _summary(row: queries.Record) -> UserSummary:

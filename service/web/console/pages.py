@@ -55,7 +55,7 @@ def _render(
     **values: Any,
 ) -> web.Response:
     token = request.cookies.get(SESSION_COOKIE, "")
-    values.update(caller=caller, csrf=domain.csrf_token(token) if caller else "")
+    values.update(me=caller, csrf=domain.csrf_token(token) if caller else "")
     return aiohttp_jinja2.render_template(template, request, values, status=status)
 
 

@@ -87,7 +87,7 @@ def error_page(request: web.Request, status: int, message: str, **headers: str) 
     response = aiohttp_jinja2.render_template(
         "error.html",
         request,
-        {"title": _TITLES.get(status, "Error"), "message": message, "status": status},
+        {"title": _TITLES.get(status, "Error"), "message": message, "me": None},
         status=status,
     )
     response.headers.update(headers)
