@@ -21,7 +21,7 @@ from service.config import ConfigError, Settings, load_settings
 from service.db.engine import async_url, create_engine
 from service.domain.keys import generate_private_key_pem, load_key_set
 from service.flows.pruning import PruneCounts, Pruner
-from service.ops import importer
+from service.ops import importer, staff_command
 from service.ops.logs import configure_logging
 from service.ops.metrics_workers import multiprocess_directory, worker_exited
 from service.ops.migrate import current_revision, head_revision, upgrade
@@ -247,6 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return import_users(settings, args.file, args.format, args.dry_run)
         elif args.command == "prune":
             prune(settings)
+        elif args.command == "staff":
+            with database(settings) as (url, embedded), reaching_database(url):
+                ready_schema(url, embedded)
+                return staff_command.run(args, settings, url)
     except ConfigError as exc:
         print(f"rotor: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from service.config import JWT_ALGORITHMS, variables
+from service.ops import staff_command
 
 # What the commands that only talk to the database read (besides validating every variable).
 DATABASE_VARIABLES = (
@@ -225,4 +226,5 @@ def parser() -> argparse.ArgumentParser:
     _add_prune(commands)
     _add_import(commands)
     _add_keys(commands)
+    staff_command.add_parser(commands)
     return root

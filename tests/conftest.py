@@ -104,8 +104,8 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A raw connection to this run's database, with every table emptied first."""
     conn = await asyncpg.connect(database_url)
     await conn.execute(
-        'TRUNCATE "user", session, refresh_token, login_failure, auth_event '
-        "RESTART IDENTITY CASCADE"
+        'TRUNCATE "user", session, refresh_token, login_failure, auth_event, staff, '
+        "console_session RESTART IDENTITY CASCADE"
     )
     try:
         yield conn

@@ -28,6 +28,7 @@ async def insert_auth_events(
     reason: str | None = None,
     ip: str | None = None,
     user_agent: str | None = None,
+    staff_id: uuid.UUID | None = None,
 ) -> None:
     """One event per session id (one event with no session by default)."""
     rows = [
@@ -40,6 +41,7 @@ async def insert_auth_events(
             "ip": ip,
             "user_agent": user_agent,
             "created_at": now,
+            "staff_id": staff_id,
         }
         for session_id in session_ids
     ]
@@ -55,6 +57,8 @@ class EventRow(NamedTuple):
     ip: str | None
     user_agent: str | None
     created_at: datetime
+    # The support console's staff member who caused the event, if one did.
+    staff_id: uuid.UUID | None
 
 
 async def list_auth_events(

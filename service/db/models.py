@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -46,6 +47,13 @@ user = Table(
     _timestamp("email_verified_at", nullable=True),
     # Emails are compared case-insensitively: one account per lower(email).
     Index("uq_user_email_lower", func.lower(text("email")), unique=True),
+    # The support console's search by email prefix: text_pattern_ops compares byte-wise, so a
+    # prefix range scan works whatever the database's collation.
+    Index(
+        "ix_user_email_lower_prefix",
+        func.lower(text("email")),
+        postgresql_ops={"lower_1": "text_pattern_ops"},
+    ),
 )
 
 session = Table(
@@ -126,8 +134,43 @@ auth_event = Table(
     Column("ip", INET, nullable=True),
     Column("user_agent", Text, nullable=True),
     _timestamp("created_at"),
+    # The support console's staff member who made the change (NULL: the user, the admin key or
+    # the server). No foreign key: the event names them even after they are removed.
+    Column("staff_id", UUID(as_uuid=True), nullable=True),
     # A user's events, newest first, paged by (created_at, id); also finds them for deletion.
     Index("ix_auth_event_user_id_created_at_id", "user_id", "created_at", "id"),
     # Pruning by age.
     Index("ix_auth_event_created_at", "created_at"),
+)
+
+staff = Table(
+    "staff",
+    metadata,
+    # Support console accounts: not users (they never get tokens), managed by `rotor staff`.
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    _timestamp("created_at"),
+    CheckConstraint("role IN ('support', 'admin')", name="role"),
+    Index("uq_staff_email_lower", func.lower(text("email")), unique=True),
+)
+
+console_session = Table(
+    "console_session",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    # SHA-256 of the cookie's token: a database copy cannot be used to sign in.
+    Column("token_hash", LargeBinary, nullable=False, unique=True),
+    Column(
+        "staff_id", UUID(as_uuid=True), ForeignKey("staff.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("ip", INET, nullable=True),
+    Column("user_agent", Text, nullable=True),
+    _timestamp("created_at"),
+    _timestamp("last_used_at"),
+    # The absolute end (12 hours after sign-in); the idle end is last_used_at + 30 minutes.
+    _timestamp("expires_at"),
+    Index("ix_console_session_staff_id", "staff_id"),
+    Index("ix_console_session_expires_at", "expires_at"),
 )

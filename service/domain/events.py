@@ -15,3 +15,7 @@ class EventKind(StrEnum):
     ADMIN_SESSIONS_REVOKED = "admin_sessions_revoked"
     ADMIN_DISABLED = "admin_disabled"
     ADMIN_ENABLED = "admin_enabled"
+    # Changes made by a staff member in the support console (the event's staff_id names them).
+    STAFF_SESSIONS_REVOKED = "staff_sessions_revoked"
+    STAFF_DISABLED = "staff_disabled"
+    STAFF_ENABLED = "staff_enabled"

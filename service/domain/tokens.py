@@ -130,6 +130,10 @@ class AccessTokens:
 
     def verify(self, token: str, now: datetime) -> AccessClaims:
         """The claims of a valid token; raises InvalidToken for anything else."""
+        # A compact JWS is base64url and dots: anything else (a header that was not UTF-8
+        # arrives with surrogates) is refused here, before the library would fail to encode it.
+        if not token.isascii():
+            raise InvalidToken()
         try:
             keys = self._keys.verification
             if len(keys) == 1:

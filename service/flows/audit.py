@@ -22,8 +22,10 @@ async def record(
     *,
     reason: str | None = None,
     client: ClientInfo | None = None,
+    staff_id: uuid.UUID | None = None,
 ) -> None:
-    """One event per session id (or one with no session)."""
+    """One event per session id (or one with no session); `staff_id` names the support
+    console's staff member who made the change."""
     client = client or ClientInfo()
     await events.insert_auth_events(
         conn,
@@ -34,6 +36,7 @@ async def record(
         reason=reason,
         ip=client.ip,
         user_agent=client.user_agent,
+        staff_id=staff_id,
     )
 
 
@@ -46,11 +49,19 @@ async def revoke(
     *,
     only: Sequence[uuid.UUID] | None = None,
     keep: uuid.UUID | None = None,
+    staff_id: uuid.UUID | None = None,
 ) -> list[uuid.UUID]:
     """Revoke the user's live sessions (`only` those, or all but `keep`) and record one
     session_revoked event for each; returns the ids revoked."""
     revoked = await sessions.revoke_sessions(conn, user_id, now, reason, only=only, keep=keep)
     await record(
-        conn, EventKind.SESSION_REVOKED, now, user_id, revoked, reason=reason, client=client
+        conn,
+        EventKind.SESSION_REVOKED,
+        now,
+        user_id,
+        revoked,
+        reason=reason,
+        client=client,
+        staff_id=staff_id,
     )
     return revoked

@@ -19,15 +19,19 @@ ThrottleKey = tuple[str, str]
 
 
 class LoginThrottle:
-    def __init__(self, settings: Settings, clock: Clock) -> None:
+    def __init__(self, settings: Settings, clock: Clock, kind_prefix: str = "") -> None:
+        """`kind_prefix` keeps another sign-in's counters apart from the users' (the support
+        console's are "console_account" and "console_ip")."""
         self._settings = settings
         self._clock = clock
+        self._account = f"{kind_prefix}account"
+        self._ip = f"{kind_prefix}ip"
 
     def keys(self, email: str, client: ClientInfo) -> list[ThrottleKey]:
         """The account's key first, then the client IP's (when known)."""
-        keys = [("account", email.lower())]
+        keys = [(self._account, email.lower())]
         if client.ip is not None:
-            keys.append(("ip", client.ip))
+            keys.append((self._ip, client.ip))
         return keys
 
     async def check(self, conn: AsyncConnection, keys: list[ThrottleKey]) -> None:
@@ -35,8 +39,8 @@ class LoginThrottle:
         any key is over its limit."""
         now = self._clock()
         window = timedelta(seconds=self._settings.login_window)
-        limits = {"account": self._settings.login_max_failures}
-        limits["ip"] = limits["account"] * IP_LIMIT_FACTOR
+        limits = {self._account: self._settings.login_max_failures}
+        limits[self._ip] = limits[self._account] * IP_LIMIT_FACTOR
         retry_after = 0
         for row in await throttle.failure_counts(conn, keys):
             window_end = row.window_start + window

@@ -14,6 +14,7 @@ from service.domain.tokens import AccessTokens
 from service.flows.account import Accounts
 from service.flows.admin import Admin
 from service.flows.authentication import Authenticator
+from service.flows.console import StaffSignIn, SupportDesk
 from service.flows.events import AuditTrail
 from service.flows.issuing import TokenIssuer
 from service.flows.login import Login
@@ -33,6 +34,7 @@ class Flows:
     sessions: Sessions
     trail: AuditTrail
     admin: Admin
+    console: tuple[StaffSignIn, SupportDesk]
 
 
 def build_flows(
@@ -55,4 +57,8 @@ def build_flows(
         sessions=sessions,
         trail=trail,
         admin=Admin(engine, sessions, trail, clock, observer),
+        console=(
+            StaffSignIn(engine, hasher, LoginThrottle(settings, clock, "console_"), clock),
+            SupportDesk(engine, sessions, clock),
+        ),
     )

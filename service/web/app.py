@@ -24,7 +24,7 @@ from service.flows.pruning import Pruner, run_periodically
 from service.flows.wiring import build_flows
 from service.ops.logs import LogObserver
 from service.ops.migrate import head_revision
-from service.web import admin, events, protocol
+from service.web import admin, console, events, protocol
 from service.web.appkeys import (
     ENGINE,
     FLOWS,
@@ -35,6 +35,7 @@ from service.web.appkeys import (
     PRUNE_TASK,
     SETTINGS,
 )
+from service.web.cors import cors_middleware
 from service.web.handlers import routes
 from service.web.middlewares import error_middleware, request_log_middleware
 from service.web.openapi import document_json
@@ -66,6 +67,7 @@ def create_app(
         metrics = Metrics(configured_multiprocess_dir())
         observers.append(metrics)
         middlewares.append(metrics_middleware(metrics))
+    middlewares.append(cors_middleware)  # outside error_middleware: errors get CORS headers too
     middlewares.append(error_middleware)
     # handler_args here, not in run_app (aiohttp 3.14's run_app has no such parameter: passed there
     # it made aiohttp drop every server option, access_log=None included, with a warning).
@@ -79,6 +81,7 @@ def create_app(
     app.add_routes(routes)
     app.add_routes(events.routes)
     app.add_subapp(admin.PREFIX, admin.admin_app(MAX_BODY_BYTES))
+    app.add_subapp(console.PREFIX, console.console_app(MAX_BODY_BYTES))
     if metrics is not None:
         # Off unless enabled: then /metrics is an unknown route (404 not_found) like any other.
         app.add_routes([metrics_route(metrics)])

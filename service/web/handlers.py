@@ -5,18 +5,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.domain.errors import CsrfFailed, InvalidGrant, InvalidToken, ServiceUnavailable
+from service.domain.errors import InvalidGrant, InvalidToken, ServiceUnavailable
 from service.domain.views import IssuedTokens, Principal
 from service.ops.migrate import current_revision
 from service.web import schemas
 from service.web.appkeys import ENGINE, HEAD_REVISION, KEYS, OPENAPI, SETTINGS
 from service.web.caller import authenticated, bind_caller, client, flows
 from service.web.client import bearer_token
+from service.web.cookies import (
+    REFRESH_COOKIE,
+    clear_refresh_cookie,
+    cookie_credential,
+    set_refresh_cookie,
+)
 from service.web.responses import JSON, json_response, session_json, tokens_json, user_json
 
-REFRESH_COOKIE = "refresh_token"
-COOKIE_PATH = "/v1"
-CSRF_HEADER = "X-CSRF-Token"
 JWKS_MAX_AGE = 300
 
 routes = web.RouteTableDef()
@@ -26,17 +29,6 @@ async def _body(request: web.Request, model: type[schemas.Body], *, required: bo
     return schemas.parse_body(await request.read(), model, required=required)
 
 
-def _cookie_token(request: web.Request) -> str | None:
-    """The refresh cookie; reading it requires the CSRF header (a custom header forces a CORS
-    preflight, which a cross-site form or image cannot pass)."""
-    token = request.cookies.get(REFRESH_COOKIE)
-    if token is None:
-        return None
-    if not request.headers.get(CSRF_HEADER, "").strip():
-        raise CsrfFailed()
-    return token
-
-
 def _token_response(
     request: web.Request, tokens: IssuedTokens, *, cookie: bool, status: int = 200
 ) -> web.Response:
@@ -44,15 +36,8 @@ def _token_response(
     response = json_response(tokens_json(tokens, include_refresh_token=not cookie), status)
     response.headers["Cache-Control"] = "no-store"
     if cookie:
-        response.set_cookie(
-            REFRESH_COOKIE,
-            tokens.refresh_token,
-            max_age=tokens.refresh_expires_in,
-            path=COOKIE_PATH,
-            secure=request.config_dict[SETTINGS].cookie_secure,
-            httponly=True,
-            samesite="Strict",
-        )
+        settings = request.config_dict[SETTINGS]
+        set_refresh_cookie(response, settings, tokens.refresh_token, tokens.refresh_expires_in)
     return response
 
 
@@ -84,7 +69,7 @@ async def refresh(request: web.Request) -> web.Response:
     body = await _body(request, schemas.RefreshBody, required=False)
     token, by_cookie = body.refresh_token, False
     if token is None:
-        token, by_cookie = _cookie_token(request), True
+        token, by_cookie = cookie_credential(request, request.config_dict[SETTINGS]), True
         if token is None:
             raise InvalidGrant()
     tokens = await flows(request).refresh.refresh(token, client(request))
@@ -100,14 +85,16 @@ async def logout(request: web.Request) -> web.Response:
         claims = the_flows.authenticator.verify_access_token(access_token)
         named = await the_flows.logout.with_access_token(claims, body.scope, client(request))
     else:
-        token = body.refresh_token if body.refresh_token is not None else _cookie_token(request)
+        token = body.refresh_token
+        if token is None:
+            token = cookie_credential(request, request.config_dict[SETTINGS])
         if token is None:
             raise InvalidToken()
         named = await the_flows.logout.with_refresh_token(token, body.scope, client(request))
     bind_caller(named.user_id, named.session_id)
     response = web.Response(status=204)
     if REFRESH_COOKIE in request.cookies:
-        response.del_cookie(REFRESH_COOKIE, path=COOKIE_PATH)
+        clear_refresh_cookie(response, request.config_dict[SETTINGS])
     return response
 
 

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from service.domain import errors
+from service.domain.console import ConsoleSessionEnded, ConsoleSignInFailed, StaffForbidden
 from service.ops import logs
 from service.web.responses import error_response
 
@@ -36,6 +37,10 @@ STATUS_OF_ERROR: dict[type[errors.AuthError], int] = {
     errors.CsrfFailed: 403,
     errors.NotFound: 404,
     errors.ServiceUnavailable: 503,
+    # The support console renders these as HTML pages, with the same statuses.
+    ConsoleSignInFailed: 401,
+    ConsoleSessionEnded: 401,
+    StaffForbidden: 403,
 }
 
 _HTTP_CODES = {

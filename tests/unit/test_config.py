@@ -121,3 +121,42 @@ def test_prune_interval(raw: str | None, expected: int | None) -> None:
 def test_invalid_prune_interval_names_the_variable(raw: str) -> None:
     with pytest.raises(ConfigError, match=r"^AUTH_PRUNE_INTERVAL: invalid value"):
         load_settings({"AUTH_PRUNE_INTERVAL": raw})
+
+
+# --- browsers: CORS and the refresh cookie ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"AUTH_CORS_ORIGINS": "*"}, "AUTH_CORS_ORIGINS"),
+        ({"AUTH_CORS_ORIGINS": "https://app.example.com/app"}, "AUTH_CORS_ORIGINS"),
+        ({"AUTH_CORS_ORIGINS": "https://ok.example, app.example.com"}, "AUTH_CORS_ORIGINS"),
+        ({"AUTH_COOKIE_SAMESITE": "None", "AUTH_COOKIE_SECURE": "false"}, "AUTH_COOKIE_SAMESITE"),
+        ({"AUTH_COOKIE_SAMESITE": "sometimes"}, "AUTH_COOKIE_SAMESITE"),
+        ({"AUTH_COOKIE_PATH": "auth/v1"}, "AUTH_COOKIE_PATH"),
+        ({"AUTH_COOKIE_DOMAIN": "a;b"}, "AUTH_COOKIE_DOMAIN"),
+    ],
+    ids=["star", "path", "no-scheme", "none-insecure", "samesite-word", "relative-path", "domain"],
+)
+def test_browser_settings_refuse_to_start(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{variable}:"):
+        load_settings(env)
+
+
+def test_browser_settings_parse() -> None:
+    browsers = load_settings(
+        {
+            "AUTH_CORS_ORIGINS": "http://localhost:3000, https://App.Example.com:443",
+            "AUTH_COOKIE_SAMESITE": "lax",
+            "AUTH_COOKIE_DOMAIN": ".Example.com",
+            "AUTH_COOKIE_PATH": "/auth/v1/",
+        }
+    ).browsers
+    assert browsers.cors_origins == {"http://localhost:3000", "https://app.example.com"}
+    assert (browsers.cookie_samesite, browsers.cookie_domain, browsers.cookie_path) == (
+        "Lax",
+        "example.com",
+        "/auth/v1",
+    )
+    assert load_settings({}).browsers.cookie_path == "/v1"
