@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.db import failover
 from service.db.models import auth_event, login_failure, refresh_token, session, user
 
 # A result row whose columns are read by name (row.email); SQLAlchemy types them as Any.
@@ -52,7 +53,9 @@ async def _on_driver(
     try:
         return await run(driver)
     except asyncpg.PostgresError as exc:
-        if isinstance(exc, asyncpg.PostgresConnectionError):
+        # A failover's errors too (a demoted primary refusing writes): the next checkout
+        # connects again, to the node that takes writes now.
+        if isinstance(exc, asyncpg.PostgresConnectionError) or failover.is_failover_error(exc):
             await conn.invalidate()
         raise
     except BaseException:

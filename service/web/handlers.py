@@ -7,6 +7,7 @@ import hmac
 from aiohttp import web
 
 from service.auth import Auth, ClientInfo, IssuedTokens
+from service.db import failover
 from service.domain.errors import (
     CsrfFailed,
     InvalidGrant,
@@ -234,6 +235,10 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     async with request.app[ENGINE].connect() as conn:
         revision = await current_revision(conn)
+        if not await failover.takes_writes(conn):
+            # A pooled connection to a demoted primary: drop it, and say not ready.
+            await conn.invalidate()
+            raise ServiceUnavailable("The database server does not accept writes.")
     if revision != request.app[HEAD_REVISION]:
         raise ServiceUnavailable("The database schema is not at the newest migration.")
     return json_response({"status": "ready"})
