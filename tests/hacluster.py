@@ -18,6 +18,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,12 @@ def require_pg_auto_failover() -> Path:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}: CI must run the failover tests")
     pytest.skip(reason)
+
+
+def short_folder(prefix: str) -> Path:
+    """A fresh folder with a short path (Unix socket paths are limited to about 100 bytes) that
+    the OS user may enter (pytest's tmp_path sits under a folder only root may)."""
+    return Path(tempfile.mkdtemp(prefix=prefix))
 
 
 def _os_user() -> pwd.struct_passwd | None:
@@ -186,7 +193,8 @@ class Formation:
             ],
         )
         monitor = await self._wait_connect(
-            f"postgresql://{self.superuser}@127.0.0.1:{self.monitor_port}/pg_auto_failover", "monitor"
+            f"postgresql://{self.superuser}@127.0.0.1:{self.monitor_port}/pg_auto_failover",
+            "monitor",
         )
         try:
             for name, value in MONITOR_TIMERS.items():
@@ -234,7 +242,8 @@ class Formation:
     async def states(self) -> dict[str, tuple[str, str]]:
         """Each node's (reported, assigned) state, as the monitor has them."""
         conn = await asyncpg.connect(
-            f"postgresql://{self.superuser}@127.0.0.1:{self.monitor_port}/pg_auto_failover", timeout=5
+            f"postgresql://{self.superuser}@127.0.0.1:{self.monitor_port}/pg_auto_failover",
+            timeout=5,
         )
         try:
             if await conn.fetchval("SELECT to_regclass('pgautofailover.node')") is None:
@@ -250,10 +259,10 @@ class Formation:
         self,
         wanted: dict[str, tuple[str, ...]],
         nudge: str | None = None,
-        timeout: float = START_TIMEOUT,
+        within: float = START_TIMEOUT,
     ) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while True:
             states = await self.states()
             if all(
@@ -290,7 +299,7 @@ class Formation:
         self.processes[name].wait()
 
     def stop(self) -> None:
-        for name, process in self.processes.items():
+        for process in self.processes.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
             try:

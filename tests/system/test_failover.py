@@ -13,6 +13,7 @@ Each scenario prints its figures: seconds without a 2xx, the 503 count, acknowle
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import sys
 import uuid
@@ -25,7 +26,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from hacluster import Formation, require_pg_auto_failover
+from hacluster import Formation, require_pg_auto_failover, short_folder
 from helpers import PASSWORD
 from servers import ServerProcess, StartServer, answer
 from tcpproxy import TcpProxy
@@ -33,6 +34,7 @@ from tcpproxy import TcpProxy
 pytestmark = pytest.mark.slow
 
 CLIENTS = 4
+ROOT = Path(__file__).resolve().parents[2]
 DB_TIMEOUTS = {"ROTOR_DB_CONNECT_TIMEOUT": "1", "ROTOR_DB_STATEMENT_TIMEOUT": "2"}
 ANSWER_BOUND = aiohttp.ClientTimeout(total=10)
 SUCCESSES_AFTER = 5  # rotations each chain must make after the fault
@@ -62,7 +64,7 @@ class Cluster:
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     bin_dir = require_pg_auto_failover()
-    formation = Formation(Path(f"/tmp/rotor-ha-{uuid.uuid4().hex[:8]}"), bin_dir)
+    formation = Formation(short_folder("rotor-ha-"), bin_dir)
     proxies: dict[str, TcpProxy] = {}
     try:
         await formation.start()
@@ -86,7 +88,7 @@ async def migrate(url: str) -> None:
         "-m",
         "service",
         "migrate",
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=ROOT,
         env={**env, "DATABASE_URL": url},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -185,7 +187,8 @@ class Load:
 
     async def warm(self) -> None:
         """Until every chain has rotated a few times before the fault."""
-        while min(len(chain.tokens) for chain in self.chains) < 3:
+        # Polled, not awaited on an Event: the condition spans every client's progress.
+        while min(len(chain.tokens) for chain in self.chains) < 3:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
     def fault(self) -> None:
@@ -227,7 +230,9 @@ class Load:
 async def check_nothing_lost(cluster: Cluster, load: Load, servers: list[ServerProcess]) -> int:
     """Every 2xx answer is in the new primary; each chain is one line. Returns writes lost."""
     primary = await cluster.formation.primary()
-    print("states at the check:", await cluster.formation.states(), cluster.formation.ports, primary)
+    print(
+        "states at the check:", await cluster.formation.states(), cluster.formation.ports, primary
+    )
     conn = await asyncpg.connect(cluster.formation.node_url(primary), timeout=5)
     try:
         rows = await conn.fetch("SELECT id, parent_id FROM refresh_token")
@@ -242,7 +247,7 @@ async def check_nothing_lost(cluster: Cluster, load: Load, servers: list[ServerP
     for chain in load.chains:
         ids = [uuid.UUID(hex=token.split(".")[0]) for token in chain.tokens]
         lost += sum(1 for token_id in ids if token_id not in parent_of)
-        for parent, child in zip(ids, ids[1:], strict=False):
+        for parent, child in itertools.pairwise(ids):
             if child in parent_of:
                 assert parent_of[child] == parent, "a chain's lineage is not the answered one"
     lost += sum(
