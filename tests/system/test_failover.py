@@ -230,9 +230,6 @@ class Load:
 async def check_nothing_lost(cluster: Cluster, load: Load, servers: list[ServerProcess]) -> int:
     """Every 2xx answer is in the new primary; each chain is one line. Returns writes lost."""
     primary = await cluster.formation.primary()
-    print(
-        "states at the check:", await cluster.formation.states(), cluster.formation.ports, primary
-    )
     conn = await asyncpg.connect(cluster.formation.node_url(primary), timeout=5)
     try:
         rows = await conn.fetch("SELECT id, parent_id FROM refresh_token")
