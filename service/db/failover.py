@@ -32,6 +32,7 @@ from service.db.url import DatabaseAddress, parse_database_url
 _FAILOVER_STATES = ("25006", "57P01", "57P02", "57P03")
 _FAILOVER_CLASSES = ("08",)
 _READ_ONLY_TEXT = "in a read-only transaction"
+# TargetServerAttributeNotMatched is one of these (asyncpg.InternalClientError).
 
 
 def _sqlstate(exc: BaseException) -> str:
@@ -48,10 +49,12 @@ def is_failover_error(exc: BaseException) -> bool:
         state = _sqlstate(current)
         if state in _FAILOVER_STATES or state.startswith(_FAILOVER_CLASSES):
             return True
-        if isinstance(
-            current,
-            ConnectionError | asyncpg.TargetServerAttributeNotMatched | asyncpg.InterfaceError,
-        ):
+        if isinstance(current, ConnectionError | asyncpg.InterfaceError):
+            return True
+        # Client-side: no node matched target_session_attrs; or a connection left mid-operation
+        # when its server went away ("cannot switch to state ...; another operation is in
+        # progress", seen during switchovers). The connection is dropped either way.
+        if isinstance(current, asyncpg.InternalClientError):
             return True
         if _READ_ONLY_TEXT in str(current) and "cannot execute" in str(current):
             return True

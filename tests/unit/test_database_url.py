@@ -88,6 +88,7 @@ def test_bad_urls_stop_start_up_naming_the_variable(url: str, expected: str) -> 
         asyncpg.CannotConnectNowError("the database system is starting up"),
         asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
         asyncpg.TargetServerAttributeNotMatched("None of the hosts match"),
+        asyncpg.InternalClientError("cannot switch to state 12; another operation is in progress"),
         ConnectionResetError(104, "Connection reset by peer"),
     ],
 )
