@@ -6,12 +6,11 @@ import asyncio
 import logging
 
 from alembic import context
-from sqlalchemy import pool, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.config import load_settings
-from service.db.engine import async_url
+from service.db.engine import async_url, create_command_engine
 from service.db.models import metadata
 
 config = context.config
@@ -29,12 +28,12 @@ def _database_url() -> str:
     url = config.attributes.get("database_url") or load_settings().database_url
     if not url:
         raise SystemExit("DATABASE_URL is not set: nothing to migrate (rotor migrate needs it)")
-    return async_url(url)
+    return str(url)
 
 
 def run_migrations_offline() -> None:
     context.configure(
-        url=_database_url(),
+        url=async_url(_database_url()),
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
@@ -64,9 +63,8 @@ def _run_locked(connection: Connection) -> None:
 
 
 async def run_async_migrations() -> None:
-    engine = create_async_engine(
-        _database_url(), poolclass=pool.NullPool, connect_args={"timeout": CONNECT_TIMEOUT}
-    )
+    # One host or several (the first that takes writes), each tried within the timeout.
+    engine = create_command_engine(_database_url(), CONNECT_TIMEOUT)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_locked)

@@ -12,13 +12,12 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.cli_parser import parser
 from service.config import ConfigError, Settings, load_settings
-from service.db.engine import async_url, create_engine
+from service.db.engine import create_command_engine, create_engine
+from service.db.url import parse_database_url
 from service.domain.keys import generate_private_key_pem, load_key_set
 from service.flows.pruning import PruneCounts, Pruner
 from service.ops import importer, staff_command
@@ -75,8 +74,7 @@ def reaching_database(url: str) -> Iterator[None]:
         reason = _connection_problem(exc)
         if reason is None:
             raise
-        parts = make_url(url)
-        where = f"{parts.host or 'localhost'}:{parts.port or 5432}/{parts.database or ''}"
+        where = parse_database_url(url).describe()
         reason = " ".join(reason.split())
         raise CommandError(
             f"cannot connect to the database at DATABASE_URL ({where}): {reason}", EXIT_DATABASE
@@ -104,7 +102,7 @@ def database(settings: Settings) -> Iterator[tuple[str, bool]]:
 
 
 async def _schema_revision(database_url: str) -> str | None:
-    engine = create_async_engine(async_url(database_url), connect_args={"timeout": 10})
+    engine = create_command_engine(database_url, 10)
     try:
         async with engine.connect() as conn:
             return await current_revision(conn)

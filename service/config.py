@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
 
+from service.db.url import parse_database_url
 from service.settings.browsers import BrowserSettings, parse_browsers
 
 T = TypeVar("T")
@@ -136,9 +136,8 @@ def _readable_files(raw: str) -> tuple[Path, ...]:
 
 
 def _database_url(raw: str) -> str:
-    parts = urlsplit(raw.strip())
-    if parts.scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
-        raise ValueError("a URL of the form postgresql://user:pass@host:port/db")
+    # One host or several (a primary and its standbys), in libpq's form or SQLAlchemy's.
+    parse_database_url(raw)
     return raw.strip()
 
 

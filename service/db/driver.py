@@ -14,6 +14,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.db import failover
+
 
 async def on_driver(
     conn: AsyncConnection, run: Callable[[asyncpg.Connection], Awaitable[Any]]
@@ -26,7 +28,9 @@ async def on_driver(
     try:
         return await run(driver)
     except asyncpg.PostgresError as exc:
-        if isinstance(exc, asyncpg.PostgresConnectionError):
+        # A failover's errors too (a demoted primary refusing writes): the next checkout
+        # connects again, to the node that takes writes now.
+        if isinstance(exc, asyncpg.PostgresConnectionError) or failover.is_failover_error(exc):
             await conn.invalidate()
         raise
     except BaseException:

@@ -9,12 +9,31 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from service.config import Settings
+from service.db import failover
+from service.db.url import parse_database_url
 
 
 def async_url(database_url: str) -> str:
-    """The SQLAlchemy asyncpg URL for a libpq-style `postgresql://` URL."""
+    """The SQLAlchemy asyncpg URL for a libpq-style `postgresql://` URL (one host or several)."""
+    address = parse_database_url(database_url)
+    if address.multi_host:
+        return address.sqlalchemy_url()
     url = make_url(database_url)
     return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def create_command_engine(database_url: str, connect_timeout: float) -> AsyncEngine:
+    """An engine without a pool for one-shot commands (`rotor migrate`, the schema check)."""
+    from sqlalchemy import pool
+
+    connect_args: dict[str, Any] = {"timeout": connect_timeout}
+    engine = create_async_engine(
+        async_url(database_url),
+        poolclass=pool.NullPool,
+        **failover.engine_options(database_url, connect_args),
+    )
+    failover.drop_connections_on_failover(engine)
+    return engine
 
 
 CLIENT_CHECK_INTERVAL_MS = 1000
@@ -50,8 +69,9 @@ def create_engine(settings: Settings, database_url: str) -> AsyncEngine:
         url = url.update_query_dict({"prepared_statement_cache_size": "0"})
         # PgBouncer refuses unknown startup parameters: set these timeouts on the database role.
         connect_args["server_settings"] = {"application_name": "rotor"}
-    return create_async_engine(
+    engine = create_async_engine(
         url,
+        **failover.engine_options(database_url, connect_args),
         pool_size=settings.db_pool_size,
         max_overflow=0,
         # Errors and logs must never carry bound values: they include verifiers and hashes.
@@ -60,5 +80,6 @@ def create_engine(settings: Settings, database_url: str) -> AsyncEngine:
         # database hangs, every pooled connection is stuck and waiting longer only piles up
         # requests that will fail anyway.
         pool_timeout=settings.db_connect_timeout,
-        connect_args=connect_args,
     )
+    failover.drop_connections_on_failover(engine)
+    return engine

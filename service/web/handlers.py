@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from service.db import failover
 from service.domain.errors import InvalidGrant, InvalidToken, ServiceUnavailable
 from service.domain.views import IssuedTokens, Principal
 from service.ops.migrate import current_revision
@@ -163,6 +164,10 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     async with request.config_dict[ENGINE].connect() as conn:
         revision = await current_revision(conn)
+        if not await failover.takes_writes(conn):
+            # A pooled connection to a demoted primary: drop it, and say not ready.
+            await conn.invalidate()
+            raise ServiceUnavailable("The database server does not accept writes.")
     if revision != request.config_dict[HEAD_REVISION]:
         raise ServiceUnavailable("The database schema is not at the newest migration.")
     return json_response({"status": "ready"})

@@ -14,6 +14,7 @@ import sqlalchemy.exc
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from service.db import failover
 from service.domain import errors
 from service.domain.console import ConsoleSessionEnded, ConsoleSignInFailed, StaffForbidden
 from service.ops import logs
@@ -91,6 +92,9 @@ def _http_error_response(exc: web.HTTPException) -> web.Response:
 
 def _is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    # A failover: a demoted primary refusing writes, an admin shutdown, no node taking writes.
+    if failover.is_failover_error(exc):
         return True
     # SQLAlchemy wraps the driver's error in its own DBAPI adapter error (`orig`), which in turn
     # is raised from asyncpg's exception: look through the whole chain.
