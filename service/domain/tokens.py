@@ -84,6 +84,7 @@ class AccessClaims:
     session_id: uuid.UUID
     expires_at: int
     token_id: str
+    issued_at: int
 
 
 class AccessTokens:
@@ -163,6 +164,7 @@ class AccessTokens:
                 session_id=uuid.UUID(claims["sid"]),
                 expires_at=expires_at,
                 token_id=str(claims["jti"]),
+                issued_at=issued_at,
             )
         except InvalidToken:
             raise

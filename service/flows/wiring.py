@@ -18,6 +18,7 @@ from service.flows.events import AuditTrail
 from service.flows.issuing import TokenIssuer
 from service.flows.login import Login
 from service.flows.logout import Logout
+from service.flows.oauth import OAuthTokens
 from service.flows.refresh import Refresh
 from service.flows.sessions import Sessions
 from service.flows.throttle import LoginThrottle
@@ -33,6 +34,7 @@ class Flows:
     sessions: Sessions
     trail: AuditTrail
     admin: Admin
+    oauth: OAuthTokens
 
 
 def build_flows(
@@ -55,4 +57,5 @@ def build_flows(
         sessions=sessions,
         trail=trail,
         admin=Admin(engine, sessions, trail, clock, observer),
+        oauth=OAuthTokens(engine, issuer, clock),
     )
