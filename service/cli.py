@@ -137,10 +137,11 @@ def ready_schema(url: str, embedded: bool) -> None:
 
 def serve(settings: Settings, workers: int = 1) -> None:
     keys = load_key_set(settings)
-    if warning := issuer_warning(settings.issuer):
-        logger.warning("%s", warning)
     with database(settings) as (url, embedded):
         ready_schema(url, embedded)
+        # Once the start can no longer fail: a refused start stays one line.
+        if warning := issuer_warning(settings.issuer):
+            logger.warning("%s", warning)
 
         def serve_one() -> None:
             run(
