@@ -10,6 +10,7 @@ table shows the median over rounds.
 from __future__ import annotations
 
 import argparse
+import base64
 import functools
 import json
 import os
@@ -36,7 +37,7 @@ from bench.database import (
     slow_email,
 )
 from bench.database import refresh_token as seeded_refresh_token
-from bench.server import Server, cpu_seconds, rotor_server
+from bench.server import INTROSPECTOR, Server, cpu_seconds, rotor_server
 from bench.wrk import Load, WrkResult, ensure_wrk
 from service.ops.migrate import upgrade
 
@@ -111,7 +112,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--memory", action="store_true", help="worker RSS after 100k and 200k requests"
     )
-    parser.add_argument("--only", help="comma-separated scenarios: refresh,me,login,no_stalls")
+    parser.add_argument(
+        "--only",
+        help="comma-separated scenarios: refresh,oauth_token,me,introspect,login,no_stalls",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.rounds = 2.0, 1
@@ -138,8 +142,20 @@ class Bench:
         tokens = [seeded_refresh_token(i) for i in self.seeds.take(connections)]
         return self.load("refresh", tokens, **options).run()
 
+    def oauth_token(self, **options: Any) -> WrkResult:
+        """The refresh scenario through POST /oauth/token (the same rotation, form-encoded)."""
+        connections = options.get("connections", self.args.connections)
+        tokens = [seeded_refresh_token(i) for i in self.seeds.take(connections)]
+        return self.load("oauth_token", tokens, **options).run()
+
     def me(self, **options: Any) -> WrkResult:
         return self.load("me", self.me_tokens, **options).run()
+
+    def introspect(self, **options: Any) -> WrkResult:
+        """The me scenario's tokens, introspected by a resource server (HTTP Basic)."""
+        credentials = base64.b64encode(":".join(INTROSPECTOR).encode()).decode()
+        lines = [f"{credentials} {token}" for token in self.me_tokens]
+        return self.load("introspect", lines, **options).run()
 
     def login(self, rounds: int, **options: Any) -> WrkResult:
         return self.load("login", self._emails(rounds), **options).run()
@@ -186,8 +202,25 @@ def main(argv: list[str] | None = None) -> int:
                 ("0 errors", lambda r: r.errors == 0),
             ],
         ),
+        "oauth_token": Row(
+            "refresh via POST /oauth/token",
+            ceiling_name="pgbench rotation tx/s (8 clients)",
+            targets=[
+                (">=40% of ceiling", lambda r: (r.ratio or 0) >= 0.40),
+                ("p99<=50ms", lambda r: r.p99 <= 50),
+                ("0 errors", lambda r: r.errors == 0),
+            ],
+        ),
         "me": Row(
             "GET /v1/me",
+            ceiling_name="bare aiohttp+PyJWT req/s (1 process)",
+            targets=[
+                (">=60% of ceiling", lambda r: (r.ratio or 0) >= 0.60),
+                ("p99<=30ms", lambda r: r.p99 <= 30),
+            ],
+        ),
+        "introspect": Row(
+            "POST /oauth/introspect (access tokens)",
             ceiling_name="bare aiohttp+PyJWT req/s (1 process)",
             targets=[
                 (">=60% of ceiling", lambda r: (r.ratio or 0) >= 0.60),
@@ -265,14 +298,26 @@ def _round(bench: Bench, rows: dict[str, Row], only: set[str] | None, url: str) 
             ceilings.refresh_transactions_per_second(url, first, REFRESH_CEILING_CLIENTS, seconds)
         )
         bench.measured(rows["refresh"], bench.refresh)
-    if wanted("me"):
+    if wanted("oauth_token"):
+        # The same ceiling as refresh: both routes run one rotation engine.
+        settle(url)
+        first = bench.seeds.take(REFRESH_CEILING_CLIENTS)[0]
+        rows["oauth_token"].ceilings.append(
+            ceilings.refresh_transactions_per_second(url, first, REFRESH_CEILING_CLIENTS, seconds)
+        )
+        bench.measured(rows["oauth_token"], bench.oauth_token)
+    if wanted("me") or wanted("introspect"):
         settle(url)
         tokens = bench.me_tokens
         with ceilings.bare_endpoint(JWT_SECRET) as (bare_url, bare_pid):
             bare = Load(bare_url, "me", tokens, connections=bench.args.connections, seconds=seconds)
             bench.measured(rows["bare"], bare.run, [bare_pid])
-            rows["me"].ceilings.append(rows["bare"].runs[-1].ok_per_second)
-        bench.measured(rows["me"], bench.me)
+            ceiling = rows["bare"].runs[-1].ok_per_second
+        # Introspection is a resource server's GET /v1/me: the same ceiling, measured alongside.
+        for name, run in (("me", bench.me), ("introspect", bench.introspect)):
+            if wanted(name):
+                rows[name].ceilings.append(ceiling)
+                bench.measured(rows[name], run)
     if wanted("login"):
         for rounds in (10, 12):
             settle(url)

@@ -16,6 +16,8 @@ from pathlib import Path
 from bench.ceilings import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
+# The resource server of the introspection scenario (AUTH_INTROSPECTION_CLIENTS).
+INTROSPECTOR = ("bench-api", "bench-api-secret-0123456789")
 
 
 @dataclass
@@ -69,6 +71,7 @@ def rotor_server(
         "AUTH_JWT_SECRET": jwt_secret.decode(),
         "AUTH_BCRYPT_ROUNDS": "10",
         "ROTOR_DATA_DIR": str(data_dir),
+        "AUTH_INTROSPECTION_CLIENTS": ":".join(INTROSPECTOR),
     }
     if pool_size is not None:
         env["ROTOR_DB_POOL_SIZE"] = str(pool_size)

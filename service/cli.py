@@ -25,6 +25,7 @@ from service.ops.logs import configure_logging
 from service.ops.metrics_workers import multiprocess_directory, worker_exited
 from service.ops.migrate import current_revision, head_revision, upgrade
 from service.ops.workers import WorkerFailed, run, supervise
+from service.settings.oauth import issuer_warning
 from service.web.app import create_app, handler_args
 
 logger = logging.getLogger("rotor")
@@ -137,6 +138,9 @@ def serve(settings: Settings, workers: int = 1) -> None:
     keys = load_key_set(settings)
     with database(settings) as (url, embedded):
         ready_schema(url, embedded)
+        # Once the start can no longer fail: a refused start stays one line.
+        if warning := issuer_warning(settings.issuer):
+            logger.warning("%s", warning)
 
         def serve_one() -> None:
             run(

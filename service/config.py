@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from service.db.url import parse_database_url
 from service.settings.browsers import BrowserSettings, parse_browsers
+from service.settings.oauth import OAuthSettings, load_oauth_settings
 
 T = TypeVar("T")
 
@@ -70,6 +71,7 @@ class Settings:
     # Seconds between in-server prune runs; None (unset or 0) leaves pruning to `rotor prune`.
     prune_interval: int | None = None
     browsers: BrowserSettings = field(default_factory=BrowserSettings)
+    oauth: OAuthSettings = field(default_factory=OAuthSettings)
 
 
 def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -203,6 +205,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     take("metrics", "AUTH_METRICS", _boolean)
     take("event_retention_days", "AUTH_EVENT_RETENTION", _integer(1, 36_500))
     take("prune_interval", "AUTH_PRUNE_INTERVAL", _prune_interval)
+    values["oauth"] = load_oauth_settings(env)
 
     values["browsers"] = parse_browsers(env, cookie_secure=values.get("cookie_secure") is not False)
     settings = Settings(**{**_as_dict(defaults), **values})  # type: ignore[arg-type]

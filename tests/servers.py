@@ -110,7 +110,8 @@ def _environment(
         "AUTH_JWT_SECRET": TEST_SECRET.decode(),
         "AUTH_BCRYPT_ROUNDS": "4",
         "ROTOR_DATA_DIR": str(data_dir),
-        **overrides,
+        # "{port}" in a value is this server's port (AUTH_ISSUER=http://127.0.0.1:{port}).
+        **{name: value.replace("{port}", str(port)) for name, value in overrides.items()},
     }
 
 

@@ -68,6 +68,13 @@ async def lock_refresh_token(
     Locking both rows serializes every rotation of a token and every revocation of its session:
     a second refresh of the same token waits here and then sees it spent.
     """
+    return await find_refresh_token(conn, token_id, lock=True)
+
+
+async def find_refresh_token(
+    conn: AsyncConnection, token_id: uuid.UUID, *, lock: bool = False
+) -> LockedRefreshToken | None:
+    """The token, its session and its user by primary key (rows locked only with `lock`)."""
     statement = (
         select(
             refresh_token.c.id,
@@ -87,8 +94,9 @@ async def lock_refresh_token(
         .join(session, session.c.id == refresh_token.c.session_id)
         .join(user, user.c.id == session.c.user_id)
         .where(refresh_token.c.id == token_id)
-        .with_for_update(of=[refresh_token, session])
     )
+    if lock:
+        statement = statement.with_for_update(of=[refresh_token, session])
     found = (await conn.execute(statement)).first()
     return None if found is None else LockedRefreshToken(**found._mapping)
 

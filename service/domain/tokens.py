@@ -84,6 +84,7 @@ class AccessClaims:
     session_id: uuid.UUID
     expires_at: int
     token_id: str
+    issued_at: int
 
 
 class AccessTokens:
@@ -167,6 +168,7 @@ class AccessTokens:
                 session_id=_uuid_claim(claims["sid"]),
                 expires_at=expires_at,
                 token_id=str(claims["jti"]),
+                issued_at=issued_at,
             )
         except jwt.PyJWTError:
             # Only the library's verdicts mean "a bad token": anything else is a bug here, and

@@ -23,7 +23,7 @@ from service.domain.clock import Clock
 from service.domain.errors import InvalidGrant, TokenReused
 from service.domain.events import EventKind
 from service.domain.observer import AuthObserver, RefreshOutcome
-from service.domain.sessions import session_live
+from service.domain.rotation import may_rotate, session_usable
 from service.domain.tokens import RefreshToken
 from service.domain.views import ClientInfo, IssuedTokens, UserView
 from service.flows import audit
@@ -113,13 +113,11 @@ class Refresh:
             row = await refresh_tokens.lock_refresh_token(conn, presented.id)
             if row is None or not presented.matches(row.verifier):
                 raise InvalidGrant()
-            if row.disabled_at is not None or not session_live(
-                row.revoked_at, row.session_expires_at, row.last_used_at, now, self._issuer.idle
-            ):
+            if not session_usable(row, now, self._issuer.idle):
                 raise InvalidGrant()
             if row.spent_at is None:
-                if row.expires_at <= now:
-                    raise InvalidGrant()
+                if not may_rotate(row, now, self._issuer.idle):
+                    raise InvalidGrant()  # expired
                 return await self._rotate_locked(conn, presented, client, now), "rotated"
             retry = await self._grace_retry(conn, presented, row, now)
             if retry is not None:

@@ -19,6 +19,7 @@ from service.flows.events import AuditTrail
 from service.flows.issuing import TokenIssuer
 from service.flows.login import Login
 from service.flows.logout import Logout
+from service.flows.oauth import OAuthTokens
 from service.flows.refresh import Refresh
 from service.flows.sessions import Sessions
 from service.flows.throttle import LoginThrottle
@@ -35,6 +36,7 @@ class Flows:
     trail: AuditTrail
     admin: Admin
     console: tuple[StaffSignIn, SupportDesk]
+    oauth: OAuthTokens
 
 
 def build_flows(
@@ -61,4 +63,5 @@ def build_flows(
             StaffSignIn(engine, hasher, LoginThrottle(settings, clock, "console_"), clock),
             SupportDesk(engine, sessions, clock),
         ),
+        oauth=OAuthTokens(engine, issuer, clock),
     )

@@ -24,7 +24,7 @@ from service.flows.pruning import Pruner, run_periodically
 from service.flows.wiring import build_flows
 from service.ops.logs import LogObserver
 from service.ops.migrate import head_revision
-from service.web import admin, console, events, protocol
+from service.web import admin, console, events, oauth, protocol
 from service.web.appkeys import (
     ENGINE,
     FLOWS,
@@ -82,6 +82,7 @@ def create_app(
     app.add_routes(events.routes)
     app.add_subapp(admin.PREFIX, admin.admin_app(MAX_BODY_BYTES))
     app.add_subapp(console.PREFIX, console.console_app(MAX_BODY_BYTES))
+    oauth.install(app, MAX_BODY_BYTES)
     if metrics is not None:
         # Off unless enabled: then /metrics is an unknown route (404 not_found) like any other.
         app.add_routes([metrics_route(metrics)])

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 from schemathesis.generation import GenerationMode
 
+from service.settings.oauth import load_oauth_settings
 from service.web.openapi import load_document
 
 ADMIN_KEY = "fuzz-admin-key-that-is-long-enough"
@@ -116,7 +117,7 @@ def _fuzz(operation: Any, mode: GenerationMode, base_url: str, seen: Counter[int
 def _fuzz_all(base_url: str, seen: Counter[int]) -> list[str]:
     schema = schemathesis.openapi.from_dict(load_document())
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 20, [operation.label for operation in operations]
+    assert len(operations) == 26, [operation.label for operation in operations]
     failures = []
     for operation in operations:
         # Invalid data needs something to make invalid: a body or a parameter.
@@ -135,7 +136,13 @@ def _fuzz_all(base_url: str, seen: Counter[int]) -> list[str]:
 async def test_every_operation_answers_as_documented(
     make_client: Callable[..., Awaitable[Client]],
 ) -> None:
-    client = await make_client(admin_key=ADMIN_KEY, login_max_failures=1_000_000)
+    client = await make_client(
+        admin_key=ADMIN_KEY,
+        login_max_failures=1_000_000,
+        # The OAuth metadata and introspection exist only when configured: serve them too.
+        issuer="http://127.0.0.1",
+        oauth=load_oauth_settings({"AUTH_INTROSPECTION_CLIENTS": "fuzz-api:fuzz-api-secret-0123"}),
+    )
     base_url = str(client.make_url("")).rstrip("/")
     # The server runs on this loop; schemathesis sends blocking requests from a worker thread.
     seen: Counter[int] = Counter()
