@@ -25,7 +25,8 @@ from hacluster import Formation, require_pg_auto_failover, short_folder
 from helpers import PASSWORD
 from servers import StartServer, answer, free_port
 
-pytestmark = pytest.mark.slow
+# One cluster at a time: they share the OS user that runs PostgreSQL and two cores.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("postgres-ha")]
 
 DB_TIMEOUTS = {"ROTOR_DB_CONNECT_TIMEOUT": "1", "ROTOR_DB_STATEMENT_TIMEOUT": "2"}
 ATTEMPTS = 300

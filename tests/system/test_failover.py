@@ -31,7 +31,8 @@ from helpers import PASSWORD
 from servers import ServerProcess, StartServer, answer
 from tcpproxy import TcpProxy
 
-pytestmark = pytest.mark.slow
+# One cluster at a time: they share the OS user that runs PostgreSQL and two cores.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("postgres-ha")]
 
 CLIENTS = 4
 ROOT = Path(__file__).resolve().parents[2]
