@@ -12,8 +12,11 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from service.settings.mail import MailSettings
 
 T = TypeVar("T")
 
@@ -67,6 +70,7 @@ class Settings:
     event_retention_days: int = 90
     # Seconds between in-server prune runs; None (unset or 0) leaves pruning to `rotor prune`.
     prune_interval: int | None = None
+    mail: MailSettings = field(default_factory=lambda: _default_mail())
 
     @property
     def refresh_ttl(self) -> int:
@@ -206,10 +210,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     take("metrics", "AUTH_METRICS", _boolean)
     take("event_retention_days", "AUTH_EVENT_RETENTION", _integer(1, 36_500))
     take("prune_interval", "AUTH_PRUNE_INTERVAL", _prune_interval)
+    from service.settings.mail import load_mail_settings  # see _default_mail
+
+    values["mail"] = load_mail_settings(env)
 
     settings = Settings(**{**_as_dict(defaults), **values})  # type: ignore[arg-type]
     _check_consistency(settings)
     return settings
+
+
+def _default_mail() -> MailSettings:
+    # Imported here: service.settings.mail builds on this module's helpers.
+    from service.settings.mail import MailSettings
+
+    return MailSettings()
 
 
 def _prune_interval(raw: str) -> int | None:

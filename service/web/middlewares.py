@@ -34,6 +34,8 @@ _STATUS = {
     errors.CsrfFailed: 403,
     errors.NotFound: 404,
     errors.ServiceUnavailable: 503,
+    errors.InvalidCode: 400,
+    errors.EmailNotVerified: 403,
 }
 
 _HTTP_CODES = {
