@@ -20,7 +20,7 @@ from service.config import JWT_ALGORITHMS, ConfigError, Settings, load_settings
 from service.db.engine import async_url, create_engine
 from service.domain.keys import generate_private_key_pem, load_key_set
 from service.flows.pruning import PruneCounts, Pruner
-from service.ops import importer
+from service.ops import importer, outbox_command
 from service.ops.logs import configure_logging
 from service.ops.metrics_workers import multiprocess_directory, worker_exited
 from service.ops.migrate import current_revision, head_revision, upgrade
@@ -213,6 +213,13 @@ def prune(settings: Settings) -> None:
     print(f"deleted {counts.summary()}")
 
 
+def outbox(settings: Settings, retry: bool) -> None:
+    with database(settings) as (url, _), reaching_database(url):
+        require_current_schema(url)
+        engine = create_engine(settings, url)
+        outbox_command.command(engine, retry, settings.mail.retry_for, sys.stdout)
+
+
 def generate_key(alg: str, output: Path | None) -> None:
     pem = generate_private_key_pem(alg)
     if output is None:
@@ -259,6 +266,16 @@ def parser() -> argparse.ArgumentParser:
     import_parser.add_argument(
         "--dry-run", action="store_true", help="validate and count, write nothing"
     )
+    outbox_parser = commands.add_parser(
+        "outbox",
+        help="list the messages waiting in the outbox (pending and failed, with their text); "
+        "reads DATABASE_URL",
+    )
+    outbox_parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="queue every failed message again, for another AUTH_MAIL_RETRY_FOR seconds",
+    )
     keys_parser = commands.add_parser("keys", help="manage signing keys")
     keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
     generate = keys_commands.add_parser("generate", help="write a new private key (PEM)")
@@ -286,6 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return import_users(settings, args.file, args.format, args.dry_run)
         elif args.command == "prune":
             prune(settings)
+        elif args.command == "outbox":
+            outbox(settings, args.retry_failed)
     except ConfigError as exc:
         print(f"rotor: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
