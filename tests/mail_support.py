@@ -43,7 +43,7 @@ class _Collect:
     def __init__(self, sink: SmtpSink) -> None:
         self._sink = sink
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self._sink.refuse:
             return "451 try again later"
         message = email.message_from_bytes(envelope.content, policy=policy.default)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import asyncpg
+from conftest import MakeClient
 from helpers import PASSWORD, Client, bearer, error_of, login, register
 from mail_support import latest_code, outbox
 
-from conftest import MakeClient
 from service.config import Settings
 
 

@@ -4,10 +4,9 @@ account; the newer code kills the older."""
 from __future__ import annotations
 
 import asyncpg
+from conftest import FakeClock
 from helpers import Client, register
 from mail_support import latest_code, outbox
-
-from conftest import FakeClock
 
 
 async def resend(client: Client, email: str = "ada@example.com") -> None:

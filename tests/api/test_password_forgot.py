@@ -4,10 +4,9 @@ the per-address cap and the per-IP limit."""
 from __future__ import annotations
 
 import asyncpg
+from conftest import FakeClock, MakeClient
 from helpers import Client, error_of, register
 from mail_support import code_in, outbox
-
-from conftest import FakeClock, MakeClient
 
 
 async def forgot(client: Client, email: str = "ada@example.com") -> None:

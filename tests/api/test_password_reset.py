@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+from conftest import FakeClock
 from helpers import PASSWORD, Client, bearer, error_of, login, refresh, register, signed_in
 from mail_support import latest_code, outbox
-
-from conftest import FakeClock
 
 NEW_PASSWORD = "a brand new passphrase"
 
