@@ -141,7 +141,7 @@ class OutboxDelivery:
     def wake(self) -> None:
         self._wake.set()
 
-    async def stop(self, grace: float = 10.0) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
         """Finish the message being sent, give the other leases back, end the task; cancel it
         (leases still given back) if that takes longer than `grace` seconds."""
         self._stopping = True
