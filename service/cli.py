@@ -268,8 +268,9 @@ def parser() -> argparse.ArgumentParser:
     )
     outbox_parser = commands.add_parser(
         "outbox",
-        help="list the messages waiting in the outbox (pending and failed, with their text); "
-        "reads DATABASE_URL",
+        help="list the messages waiting in the outbox (pending and failed, with their text)",
+        description="List pending and failed outbox messages with their text (reads "
+        "DATABASE_URL; the embedded database when unset).",
     )
     outbox_parser.add_argument(
         "--retry-failed",
