@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 from helpers import PASSWORD, register
-from mail_support import SmtpSink
+from mail_support import SmtpSink, code_in
 from servers import StartServer, free_port
 
 pytestmark = pytest.mark.slow
@@ -60,8 +60,11 @@ async def test_two_processes_send_each_message_once(
     assert sorted(str(m["To"]) for m in smtp_sink.received) == sorted(
         f"u{n}@example.com" for n in range(USERS)
     )
+    codes = [code_in(m.get_body(("plain",)).get_content()) for m in smtp_sink.received]  # type: ignore[union-attr]
     for server in (a, b):
         server.assert_no_unhandled_errors()
+        log = server.stderr()
+        assert not [code for code in codes if code in log]  # no code is ever logged
 
 
 @pytest.fixture
@@ -75,7 +78,7 @@ def silent_smtp() -> Iterator[int]:
 
 
 async def test_a_hung_mail_server_holds_up_no_request_and_sigterm_releases_the_lease(
-    serve: StartServer, silent_smtp: int, db: asyncpg.Connection
+    serve: StartServer, silent_smtp: int, smtp_sink: SmtpSink, db: asyncpg.Connection
 ) -> None:
     server = await serve("a", **mail_env(f"smtp://127.0.0.1:{silent_smtp}"))
     async with server.client() as http:
@@ -93,3 +96,14 @@ async def test_a_hung_mail_server_holds_up_no_request_and_sigterm_releases_the_l
     rows = await db.fetch("SELECT claimed_until, sent_at FROM outbox_message")
     assert len(rows) == 2
     assert all(row["claimed_until"] is None and row["sent_at"] is None for row in rows)
+    # Restarted with a working mail server: both go out, once each.
+    await serve("again", **mail_env(smtp_sink.url))
+
+    async def all_sent() -> bool:
+        return await db.fetchval("SELECT count(*) FROM outbox_message WHERE sent_at IS NULL") == 0
+
+    await _until(all_sent, "both messages to be sent after the restart")
+    assert sorted(str(m["To"]) for m in smtp_sink.received) == [
+        "ada@example.com",
+        "bob@example.com",
+    ]
