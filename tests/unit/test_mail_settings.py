@@ -29,10 +29,9 @@ def test_values_are_read(tmp_path: Path) -> None:
             "AUTH_MAIL_RETRY_FOR": "3600",
             "AUTH_APP_NAME": "Acme",
             "AUTH_RESET_URL": "https://app.example/reset?email={email}&code={code}",
-            "AUTH_VERIFY_URL": "acme-https://x",
+            "AUTH_VERIFY_URL": "https://app.example/verify/{code}",
             "AUTH_MAIL_TEMPLATES_DIR": str(tmp_path),
         }
-        | {"AUTH_VERIFY_URL": "https://app.example/verify/{code}"}
     )
     assert mail.code_ttl == 60 and mail.code_max_sends == 5 and mail.require_verified_email
     assert mail.smtp_url == "smtps://u:p@mail.example:465" and mail.app_name == "Acme"

@@ -46,9 +46,7 @@ def test_link_templates_carry_the_url_encoded_address_and_code() -> None:
     link = "https://app.example/reset?email=ada%2Bx%40example.com&code=01234567"
     assert link in reset.text
     assert link.replace("&", "&amp;") in reset.html  # escaped in an attribute, as it must be
-    assert "code=" + MASK.replace("*", "%2A") in (reset.redacted_text or "") or MASK in (
-        reset.redacted_text or ""
-    )
+    assert MASK in (reset.redacted_text or "")
     assert "01234567" not in (reset.redacted_text or "")
     verify = renderer.render(MessageKind.EMAIL_VERIFICATION, "ada@example.com", "76543210")
     assert "https://app.example/verify/76543210" in verify.text
