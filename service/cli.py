@@ -20,7 +20,7 @@ from service.db.engine import create_command_engine, create_engine
 from service.db.url import parse_database_url
 from service.domain.keys import generate_private_key_pem, load_key_set
 from service.flows.pruning import PruneCounts, Pruner
-from service.ops import importer, staff_command
+from service.ops import importer, outbox_command, staff_command
 from service.ops.logs import configure_logging
 from service.ops.metrics_workers import multiprocess_directory, worker_exited
 from service.ops.migrate import current_revision, head_revision, upgrade
@@ -216,6 +216,13 @@ def prune(settings: Settings) -> None:
     print(f"deleted {counts.summary()}")
 
 
+def outbox(settings: Settings, retry: bool) -> None:
+    with database(settings) as (url, _), reaching_database(url):
+        require_current_schema(url)
+        engine = create_engine(settings, url)
+        outbox_command.command(engine, retry, settings.mail.retry_for, sys.stdout)
+
+
 def generate_key(alg: str, output: Path | None) -> None:
     pem = generate_private_key_pem(alg)
     if output is None:
@@ -249,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return import_users(settings, args.file, args.format, args.dry_run)
         elif args.command == "prune":
             prune(settings)
+        elif args.command == "outbox":
+            outbox(settings, args.retry_failed)
         elif args.command == "staff":
             with database(settings) as (url, embedded), reaching_database(url):
                 ready_schema(url, embedded)

@@ -185,6 +185,23 @@ def _add_import(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
 
 
+def _add_outbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    outbox = _command(
+        commands,
+        "outbox",
+        "list the messages waiting in the outbox (pending and failed, with their text)",
+        "List the pending and failed messages of the outbox (verification, reset and "
+        "password-changed emails) with their text, codes included: for local development with no "
+        "mail back end configured, and for operators. " + _EMBEDDED,
+        "environment variables read: DATABASE_URL, AUTH_MAIL_RETRY_FOR (with --retry-failed).",
+    )
+    outbox.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="queue every failed message again, for another AUTH_MAIL_RETRY_FOR seconds",
+    )
+
+
 def _add_keys(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     keys = _command(
         commands,
@@ -226,5 +243,6 @@ def parser() -> argparse.ArgumentParser:
     _add_prune(commands)
     _add_import(commands)
     _add_keys(commands)
+    _add_outbox(commands)
     staff_command.add_parser(commands)
     return root

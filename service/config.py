@@ -12,11 +12,14 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from service.db.url import parse_database_url
 from service.settings.browsers import BrowserSettings, parse_browsers
 from service.settings.oauth import OAuthSettings, load_oauth_settings
+
+if TYPE_CHECKING:
+    from service.settings.mail import MailSettings
 
 T = TypeVar("T")
 
@@ -72,6 +75,7 @@ class Settings:
     prune_interval: int | None = None
     browsers: BrowserSettings = field(default_factory=BrowserSettings)
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
+    mail: MailSettings = field(default_factory=lambda: _default_mail())
 
 
 def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -206,11 +210,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     take("event_retention_days", "AUTH_EVENT_RETENTION", _integer(1, 36_500))
     take("prune_interval", "AUTH_PRUNE_INTERVAL", _prune_interval)
     values["oauth"] = load_oauth_settings(env)
+    from service.settings.mail import load_mail_settings  # see _default_mail
+
+    values["mail"] = load_mail_settings(env)
 
     values["browsers"] = parse_browsers(env, cookie_secure=values.get("cookie_secure") is not False)
     settings = Settings(**{**_as_dict(defaults), **values})  # type: ignore[arg-type]
     _check_consistency(settings)
     return settings
+
+
+def _default_mail() -> MailSettings:
+    # Imported here: service.settings.mail builds on this module's helpers.
+    from service.settings.mail import MailSettings
+
+    return MailSettings()
 
 
 def _prune_interval(raw: str) -> int | None:

@@ -20,6 +20,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from mail_support import SmtpSink
 from servers import ServerProcess, StartServer, start_server
 from sqlalchemy.engine import make_url
 from tests_support import TEST_SECRET
@@ -105,7 +106,7 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(database_url)
     await conn.execute(
         'TRUNCATE "user", session, refresh_token, login_failure, auth_event, staff, '
-        "console_session RESTART IDENTITY CASCADE"
+        "console_session, one_time_code, outbox_message RESTART IDENTITY CASCADE"
     )
     try:
         yield conn
@@ -187,3 +188,12 @@ def serve(database_url: str, tmp_path: Path) -> Iterator[StartServer]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, stopped at the end."""
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()

@@ -18,12 +18,12 @@ async def insert_users_skipping_existing(
 ) -> int:
     """Insert many users in one statement; those whose email is taken (case-insensitively) are
     left out, never overwritten. Returns how many were inserted. Each row has the keys id,
-    email, password_hash, created_at and updated_at."""
+    email, password_hash, created_at, updated_at and email_verified_at."""
     statement = text(
-        'INSERT INTO "user" (id, email, password_hash, created_at, updated_at)'
+        'INSERT INTO "user" (id, email, password_hash, created_at, updated_at, email_verified_at)'
         " SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:emails AS text[]),"
         " CAST(:hashes AS text[]), CAST(:created AS timestamptz[]),"
-        " CAST(:updated AS timestamptz[]))"
+        " CAST(:updated AS timestamptz[]), CAST(:verified AS timestamptz[]))"
         " ON CONFLICT DO NOTHING"
     )
     result = await conn.execute(statement, _columns(rows))
@@ -47,4 +47,5 @@ def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
         "hashes": [row["password_hash"] for row in rows],
         "created": [row["created_at"] for row in rows],
         "updated": [row["updated_at"] for row in rows],
+        "verified": [row.get("email_verified_at") for row in rows],
     }

@@ -174,3 +174,60 @@ console_session = Table(
     Index("ix_console_session_staff_id", "staff_id"),
     Index("ix_console_session_expires_at", "expires_at"),
 )
+
+# login_failure also holds the send counters of account recovery and verification, with kinds
+# "code_address" (messages per address) and "code_ip" (forgot/resend requests per client IP):
+# the same windowed counter, shared by every process, pruned with the login counters.
+
+one_time_code = Table(
+    "one_time_code",
+    metadata,
+    # A recovery or verification code: only its keyed hash is stored (a dump yields no code).
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("user.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("purpose", Text, nullable=False),  # "password_reset" or "email_verification"
+    Column("digest", LargeBinary, nullable=False),
+    Column("attempts", Integer, nullable=False),  # wrong tries so far
+    _timestamp("created_at"),
+    _timestamp("expires_at"),
+    # Issuing, checking and the ON DELETE CASCADE from user look codes up by user and purpose.
+    Index("ix_one_time_code_user_id_purpose", "user_id", "purpose"),
+    Index("ix_one_time_code_expires_at", "expires_at"),
+)
+
+outbox_message = Table(
+    "outbox_message",
+    metadata,
+    # A message written in the transaction that caused it, delivered after it committed.
+    Column("id", UUID(as_uuid=True), primary_key=True),  # also the Message-ID's left part
+    Column("kind", Text, nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    # The same parts with the code masked: they replace text and html once delivered.
+    Column("redacted_text", Text, nullable=True),
+    Column("redacted_html", Text, nullable=True),
+    _timestamp("created_at"),
+    _timestamp("due_at"),  # the next attempt
+    _timestamp("give_up_at"),  # no attempt after this: then failed
+    Column("attempts", Integer, nullable=False),
+    # A delivery task's lease: while in the future, no other process sends this message.
+    _timestamp("claimed_until", nullable=True),
+    _timestamp("sent_at", nullable=True),
+    _timestamp("failed_at", nullable=True),
+    Column("last_error", Text, nullable=True),
+    # The delivery tasks' claim: pending messages by due time.
+    Index(
+        "ix_outbox_message_due_at",
+        "due_at",
+        postgresql_where=text("sent_at IS NULL AND failed_at IS NULL"),
+    ),
+    # Pruning of delivered and failed messages by age.
+    Index("ix_outbox_message_sent_at", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
+    Index(
+        "ix_outbox_message_failed_at", "failed_at", postgresql_where=text("failed_at IS NOT NULL")
+    ),
+)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, any_, delete, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.db.models import login_failure, refresh_token, session
+from service.db.models import login_failure, one_time_code, outbox_message, refresh_token, session
 
 # The smallest UUID: where the keyset scan over session ids starts.
 FIRST_ID = uuid.UUID(int=0)
@@ -134,3 +134,43 @@ async def delete_stale_login_failures(
         .returning(login_failure.c.kind)
     )
     return len((await conn.execute(statement)).all())
+
+
+async def delete_expired_codes(conn: AsyncConnection, now: datetime, limit: int) -> int:
+    """One-time codes past their end (index ix_one_time_code_expires_at): no check accepts them."""
+    doomed = (
+        select(one_time_code.c.id)
+        .where(one_time_code.c.expires_at <= now)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    statement = (
+        delete(one_time_code)
+        .where(one_time_code.c.id.in_(doomed.scalar_subquery()))
+        .returning(one_time_code.c.id)
+    )
+    return len((await conn.execute(statement)).all())
+
+
+async def delete_old_messages(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
+    """Delivered or failed messages older than `cutoff` (partial indexes on sent_at and
+    failed_at); a pending one always stays."""
+    finished: list[ColumnElement[bool]] = [
+        outbox_message.c.sent_at <= cutoff,
+        outbox_message.c.failed_at <= cutoff,
+    ]
+    deleted = 0
+    for condition in finished:
+        doomed = (
+            select(outbox_message.c.id)
+            .where(condition)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        statement = (
+            delete(outbox_message)
+            .where(outbox_message.c.id.in_(doomed.scalar_subquery()))
+            .returning(outbox_message.c.id)
+        )
+        deleted += len((await conn.execute(statement)).all())
+    return deleted

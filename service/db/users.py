@@ -92,3 +92,11 @@ async def set_disabled(
 async def delete_user(conn: AsyncConnection, user_id: uuid.UUID) -> None:
     """Delete the user; its sessions and tokens go with it (ON DELETE CASCADE)."""
     await conn.execute(delete(user).where(user.c.id == user_id))
+
+
+async def lock_user_by_email(conn: AsyncConnection, email: str) -> UserRow | None:
+    """The user of `email` (compared as find_user_by_email does), locked."""
+    statement = (
+        select(*_COLUMNS).where(func.lower(user.c.email) == func.lower(email)).with_for_update()
+    )
+    return _user_row((await conn.execute(statement)).first())

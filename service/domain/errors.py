@@ -94,3 +94,15 @@ class ServiceUnavailable(AuthError):
     def __init__(self, message: str | None = None, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class InvalidCode(AuthError):
+    """A wrong, expired, used or dead code, or an unknown email: one answer for all."""
+
+    code = "invalid_code"
+    message = "The code is invalid or has expired; request a new one."
+
+
+class EmailNotVerified(AuthError):
+    code = "email_not_verified"
+    message = "Verify the email address before logging in."

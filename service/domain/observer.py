@@ -12,11 +12,20 @@ import uuid
 from collections.abc import Sequence
 from typing import Literal
 
-LoginOutcome = Literal["success", "failure", "throttled", "disabled"]
+LoginOutcome = Literal["success", "failure", "throttled", "disabled", "unverified"]
 RefreshOutcome = Literal["rotated", "grace_retry", "reuse_detected", "invalid"]
 AdminAction = Literal["revoke_sessions", "disable", "enable"]
 
-LOGIN_OUTCOMES: tuple[LoginOutcome, ...] = ("success", "failure", "throttled", "disabled")
+LOGIN_OUTCOMES: tuple[LoginOutcome, ...] = (
+    "success",
+    "failure",
+    "throttled",
+    "disabled",
+    "unverified",
+)
+# A message delivery attempt: delivered, to be retried, or given up (AUTH_MAIL_RETRY_FOR).
+MessageOutcome = Literal["sent", "retried", "failed"]
+MESSAGE_OUTCOMES: tuple[MessageOutcome, ...] = ("sent", "retried", "failed")
 REFRESH_OUTCOMES: tuple[RefreshOutcome, ...] = (
     "rotated",
     "grace_retry",
@@ -39,6 +48,9 @@ class AuthObserver:
     def on_admin_action(self, action: AdminAction, user_id: uuid.UUID) -> None:
         """An admin changed a user's account or sessions."""
 
+    def on_message(self, kind: str, outcome: MessageOutcome) -> None:
+        """The outbox delivery tried a message of `kind` (never told its text or address)."""
+
 
 class Observers(AuthObserver):
     """Fans every report out to several observers, in order."""
@@ -59,3 +71,7 @@ class Observers(AuthObserver):
     def on_admin_action(self, action: AdminAction, user_id: uuid.UUID) -> None:
         for observer in self._observers:
             observer.on_admin_action(action, user_id)
+
+    def on_message(self, kind: str, outcome: MessageOutcome) -> None:
+        for observer in self._observers:
+            observer.on_message(kind, outcome)

@@ -6,7 +6,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.db import users
 from service.domain.clock import Clock
-from service.domain.errors import AccountDisabled, InvalidCredentials, RateLimited
+from service.domain.errors import (
+    AccountDisabled,
+    EmailNotVerified,
+    InvalidCredentials,
+    RateLimited,
+)
 from service.domain.events import EventKind
 from service.domain.observer import AuthObserver
 from service.domain.passwords import PasswordHasher
@@ -25,7 +30,9 @@ class Login:
         throttle: LoginThrottle,
         clock: Clock,
         observer: AuthObserver,
+        require_verified_email: bool = False,
     ) -> None:
+        self._require_verified_email = require_verified_email
         self._engine = engine
         self._hasher = hasher
         self._issuer = issuer
@@ -45,7 +52,9 @@ class Login:
 
         Raises ServiceUnavailable when the bcrypt queue is full, RateLimited when the account or
         the IP is throttled, InvalidCredentials for an unknown email or a wrong password (the
-        same work on both paths), AccountDisabled after a right password to a disabled account.
+        same work on both paths), AccountDisabled after a right password to a disabled account,
+        EmailNotVerified after a right password to an unverified one when
+        AUTH_REQUIRE_VERIFIED_EMAIL is on (no session either way).
         """
         # Under a login flood, refuse before the throttle and user lookups cost a round trip.
         self._hasher.ensure_capacity()
@@ -94,6 +103,18 @@ class Login:
                 )
             self._observer.on_login("disabled", user.id)
             raise AccountDisabled()
+        if self._require_verified_email and user.email_verified_at is None:
+            async with self._engine.begin() as conn:
+                await audit.record(
+                    conn,
+                    EventKind.LOGIN_FAILED,
+                    now,
+                    user.id,
+                    reason="email_not_verified",
+                    client=client,
+                )
+            self._observer.on_login("unverified", user.id)
+            raise EmailNotVerified()
         # An imported hash, or one of a lower cost, is replaced now that the password is known;
         # bcrypt runs before the transaction so that no row lock waits on it.
         upgraded = None

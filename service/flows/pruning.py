@@ -10,7 +10,9 @@ What is deleted, and why no client sees a different answer afterwards:
   gets 204 (idempotent logout), as if nothing had been pruned;
 - a login failure counter whose window is over: the throttle ignores it and the next failure
   would restart it at 1;
-- an audit event older than AUTH_EVENT_RETENTION days.
+- an audit event older than AUTH_EVENT_RETENTION days;
+- a one-time code past its AUTH_CODE_TTL: no check accepts it;
+- an outbox message delivered (its code already masked) or failed AUTH_EVENT_RETENTION days ago.
 A refresh token is never deleted while its session lives: reuse detection needs every spent one.
 
 Used by `rotor prune` (cron) and, with AUTH_PRUNE_INTERVAL, by a task inside each server.
@@ -56,6 +58,8 @@ class PruneCounts:
     refresh_tokens: int = 0
     login_failures: int = 0
     auth_events: int = 0
+    codes: int = 0
+    messages: int = 0
 
     def __add__(self, other: PruneCounts) -> PruneCounts:
         return PruneCounts(
@@ -100,7 +104,13 @@ class Pruner:
         pruned_events = await self._drain_rows(
             lambda c: events.prune_auth_events(c, events_cutoff, limit)
         )
+        codes = await self._drain_rows(lambda c: pruning.delete_expired_codes(c, now, limit))
+        messages = await self._drain_rows(
+            lambda c: pruning.delete_old_messages(c, events_cutoff, limit)
+        )
         return PruneCounts(
+            codes=codes,
+            messages=messages,
             expired_sessions=expired.sessions,
             revoked_sessions=revoked.sessions,
             idle_sessions=idle.sessions,

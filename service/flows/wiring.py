@@ -8,18 +8,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Settings
 from service.domain.clock import Clock
+from service.domain.messages import MessageRenderer
 from service.domain.observer import AuthObserver
 from service.domain.passwords import PasswordHasher
 from service.domain.tokens import AccessTokens
 from service.flows.account import Accounts
 from service.flows.admin import Admin
 from service.flows.authentication import Authenticator
+from service.flows.codes import Codes, Messages
 from service.flows.console import StaffSignIn, SupportDesk
 from service.flows.events import AuditTrail
 from service.flows.issuing import TokenIssuer
 from service.flows.login import Login
 from service.flows.logout import Logout
 from service.flows.oauth import OAuthTokens
+from service.flows.recovery import Recovery
 from service.flows.refresh import Refresh
 from service.flows.sessions import Sessions
 from service.flows.throttle import LoginThrottle
@@ -37,6 +40,7 @@ class Flows:
     admin: Admin
     console: tuple[StaffSignIn, SupportDesk]
     oauth: OAuthTokens
+    recovery: Recovery
 
 
 def build_flows(
@@ -46,13 +50,19 @@ def build_flows(
     hasher: PasswordHasher,
     clock: Clock,
     observer: AuthObserver,
+    code_key: bytes,
+    renderer: MessageRenderer,
 ) -> Flows:
     issuer = TokenIssuer(settings, access_tokens)
     sessions = Sessions(engine, settings, clock)
     trail = AuditTrail(engine)
+    messages = Messages(renderer, settings.mail)
+    codes = Codes(code_key, settings.mail, messages)
+    throttle = LoginThrottle(settings, clock)
+    require_verified = settings.mail.require_verified_email
     return Flows(
-        accounts=Accounts(engine, hasher, clock),
-        login=Login(engine, hasher, issuer, LoginThrottle(settings, clock), clock, observer),
+        accounts=Accounts(engine, hasher, clock, codes, messages),
+        login=Login(engine, hasher, issuer, throttle, clock, observer, require_verified),
         refresh=Refresh(engine, settings, issuer, clock, observer),
         authenticator=Authenticator(engine, access_tokens, issuer, clock),
         logout=Logout(engine, issuer, clock),
@@ -64,4 +74,5 @@ def build_flows(
             SupportDesk(engine, sessions, clock),
         ),
         oauth=OAuthTokens(engine, issuer, clock),
+        recovery=Recovery(engine, settings, hasher, codes, messages, clock),
     )

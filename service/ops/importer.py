@@ -1,9 +1,11 @@
 """`rotor import-users`: bring users with their existing password hashes from another system.
 
-The file is JSON Lines (`{"email", "password_hash", "created_at"?}` per line) or CSV with a
-header row naming those columns. Every row is validated first (the email as the API validates
-it, a known and well-formed hash scheme, an RFC 3339 created_at), and each bad one is reported
-with its line number; the good ones are then inserted in batches, one transaction per batch.
+The file is JSON Lines (`{"email", "password_hash", "created_at"?, "email_verified"?}` per line)
+or CSV with a header row naming those columns (`email_verified`: true/false, empty for false; a
+verified user counts as verified since its created_at). Every row is validated first (the
+email as the API validates it, a known and well-formed hash scheme, an RFC 3339 created_at),
+and each bad one is reported with its line number; the good ones are then inserted in batches,
+one transaction per batch.
 An email that is already registered, case-insensitively, is skipped and never overwritten; so is
 a repeat of an email earlier in the file. No password is hashed here: imported hashes are
 verified as they are, and replaced by Rotor's own scheme at each user's next login.
@@ -36,7 +38,7 @@ T = TypeVar("T")
 Format = Literal["auto", "jsonl", "csv"]
 BATCH_SIZE = 5000
 REQUIRED_COLUMNS = ("email", "password_hash")
-OPTIONAL_COLUMNS = ("created_at",)
+OPTIONAL_COLUMNS = ("created_at", "email_verified")
 
 # RFC 3339 section 5.6 date-time: a full date, a full time and an explicit offset.
 _RFC3339 = re.compile(
@@ -56,6 +58,7 @@ class Row:
     email: str
     password_hash: str
     created_at: datetime | None
+    email_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +144,9 @@ def _csv_records(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
             yield start, f"expected {len(header)} fields, found {len(values)}"
             continue
         record: dict[str, Any] = dict(zip(header, values, strict=True))
-        if record.get("created_at") == "":
-            record["created_at"] = None  # an empty cell is an absent value
+        for name in OPTIONAL_COLUMNS:
+            if record.get(name) == "":
+                record[name] = None  # an empty cell is an absent value
         yield start, record
     if header is None:
         raise ImportFileError("the CSV file has no header row")
@@ -181,6 +185,14 @@ def _created_at(value: object) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+def _email_verified(value: object) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"  # CSV cells are text
+    raise ValueError("must be true or false")
+
+
 def validate(line: int, record: dict[str, Any]) -> Row | Rejection:
     """One record as a Row, or a Rejection naming every bad field (never echoing a value)."""
     problems: list[str] = []
@@ -199,9 +211,10 @@ def validate(line: int, record: dict[str, Any]) -> Row | Rejection:
     email = check("email", _email)
     password_hash = check("password_hash", _password_hash)
     created_at = check("created_at", _created_at, required=False)
+    email_verified = check("email_verified", _email_verified, required=False)
     if problems or email is None or password_hash is None:
         return Rejection(line, "; ".join(problems))
-    return Row(line, email, password_hash, created_at)
+    return Row(line, email, password_hash, created_at, bool(email_verified))
 
 
 def parse(
@@ -267,6 +280,7 @@ def _user_values(row: Row, now: datetime) -> dict[str, Any]:
         "password_hash": row.password_hash,
         "created_at": row.created_at or now,
         "updated_at": now,
+        "email_verified_at": (row.created_at or now) if row.email_verified else None,
     }
 
 

@@ -27,11 +27,14 @@ from prometheus_client import (
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.domain.messages import MessageKind
 from service.domain.observer import (
     LOGIN_OUTCOMES,
+    MESSAGE_OUTCOMES,
     REFRESH_OUTCOMES,
     AuthObserver,
     LoginOutcome,
+    MessageOutcome,
     RefreshOutcome,
 )
 from service.ops.metrics_workers import (
@@ -75,6 +78,12 @@ class Metrics(AuthObserver):
         self.refreshes = Counter(
             "rotor_refreshes", "Refresh attempts, by outcome.", ["outcome"], registry=registry
         )
+        self.messages = Counter(
+            "rotor_messages",
+            "Outbox delivery attempts, by message kind and outcome.",
+            ["kind", "outcome"],
+            registry=registry,
+        )
         self.bcrypt_duration = Histogram(
             "rotor_bcrypt_duration_seconds",
             "Time spent in bcrypt per hash or verify.",
@@ -93,6 +102,9 @@ class Metrics(AuthObserver):
             self.logins.labels(login_outcome)
         for refresh_outcome in REFRESH_OUTCOMES:
             self.refreshes.labels(refresh_outcome)
+        for kind in MessageKind:
+            for message_outcome in MESSAGE_OUTCOMES:
+                self.messages.labels(kind.value, message_outcome)
 
     # --- AuthObserver ------------------------------------------------------------------------
 
@@ -103,6 +115,9 @@ class Metrics(AuthObserver):
         self, outcome: RefreshOutcome, user_id: uuid.UUID | None, session_id: uuid.UUID | None
     ) -> None:
         self.refreshes.labels(outcome).inc()
+
+    def on_message(self, kind: str, outcome: MessageOutcome) -> None:
+        self.messages.labels(kind, outcome).inc()
 
     # --- other sources -----------------------------------------------------------------------
 

@@ -16,15 +16,19 @@ from aiohttp.typedefs import Middleware
 from service.config import Settings
 from service.db.engine import create_engine
 from service.domain.clock import Clock, system_clock
+from service.domain.codes import code_key
 from service.domain.keys import KeySet
+from service.domain.messages import MessageRenderer
 from service.domain.observer import AuthObserver, Observers
 from service.domain.passwords import DurationCallback, PasswordHasher
 from service.domain.tokens import AccessTokens
 from service.flows.pruning import Pruner, run_periodically
 from service.flows.wiring import build_flows
 from service.ops.logs import LogObserver
+from service.ops.mail import sender_for
 from service.ops.migrate import head_revision
-from service.web import admin, console, events, oauth, protocol
+from service.ops.outbox import OutboxDelivery
+from service.web import admin, console, events, oauth, protocol, recovery
 from service.web.appkeys import (
     ENGINE,
     FLOWS,
@@ -32,6 +36,7 @@ from service.web.appkeys import (
     HEAD_REVISION,
     KEYS,
     OPENAPI,
+    OUTBOX,
     PRUNE_TASK,
     SETTINGS,
 )
@@ -80,6 +85,7 @@ def create_app(
     app[OPENAPI] = document_json()
     app.add_routes(routes)
     app.add_routes(events.routes)
+    app.add_routes(recovery.routes)
     app.add_subapp(admin.PREFIX, admin.admin_app(MAX_BODY_BYTES))
     app.add_subapp(console.PREFIX, console.console_app(MAX_BODY_BYTES))
     oauth.install(app, MAX_BODY_BYTES)
@@ -87,6 +93,8 @@ def create_app(
         # Off unless enabled: then /metrics is an unknown route (404 not_found) like any other.
         app.add_routes([metrics_route(metrics)])
     bcrypt_timer: DurationCallback | None = None if metrics is None else metrics.observe_bcrypt
+    renderer = MessageRenderer(settings.mail)
+    renderer.check()  # a broken template override stops start-up, like a bad variable
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings, database_url)
@@ -107,7 +115,14 @@ def create_app(
         app[ENGINE] = engine
         app[HASHER] = hasher
         app[FLOWS] = build_flows(
-            engine, settings, access_tokens, hasher, clock, Observers(observers)
+            engine,
+            settings,
+            access_tokens,
+            hasher,
+            clock,
+            Observers(observers),
+            code_key(keys),
+            renderer,
         )
         try:
             yield
@@ -130,8 +145,23 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def outbox_delivery(app: web.Application) -> AsyncIterator[None]:
+        # After `resources`: stopped (its message finished, its leases given back) before the
+        # engine is disposed.
+        delivery = OutboxDelivery(
+            app[ENGINE], sender_for(settings.mail), clock, Observers(observers)
+        )
+        app[OUTBOX] = delivery
+        if settings.mail.transport_configured and settings.mail.poll_interval is not None:
+            delivery.start(settings.mail.poll_interval)
+        try:
+            yield
+        finally:
+            await delivery.stop()
+
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.append(periodic_pruning)
+    app.cleanup_ctx.append(outbox_delivery)
     return app
 
 

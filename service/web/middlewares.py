@@ -42,6 +42,8 @@ STATUS_OF_ERROR: dict[type[errors.AuthError], int] = {
     ConsoleSignInFailed: 401,
     ConsoleSessionEnded: 401,
     StaffForbidden: 403,
+    errors.InvalidCode: 400,
+    errors.EmailNotVerified: 403,
 }
 
 _HTTP_CODES = {

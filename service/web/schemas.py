@@ -46,6 +46,8 @@ NewPassword = Annotated[str, AfterValidator(_new_password)]
 Password = Annotated[str, StringConstraints(max_length=4096)]
 DeviceField = Annotated[str, StringConstraints(max_length=200), AfterValidator(_printable)]
 TokenField = Annotated[str, StringConstraints(max_length=512)]
+# Any string up to a bound: a code of the wrong shape is just a wrong code (400 invalid_code).
+CodeField = Annotated[str, StringConstraints(max_length=64)]
 
 
 class _Body(BaseModel):
@@ -82,6 +84,23 @@ class PasswordChangeBody(_Body):
 
 class DeleteAccountBody(_Body):
     password: Password
+
+
+class EmailBody(_Body):
+    """POST /v1/password/forgot and POST /v1/email/verify/resend."""
+
+    email: Email
+
+
+class PasswordResetBody(_Body):
+    email: Email
+    code: CodeField
+    new_password: NewPassword
+
+
+class EmailVerifyBody(_Body):
+    email: Email
+    code: CodeField
 
 
 Body = TypeVar("Body", bound=_Body)

@@ -35,7 +35,8 @@ async def test_idle_session_goes_with_its_tokens_and_live_ones_stay(
     clock.advance(IDLE - 60)
     live = await login(client)
     clock.advance(61)  # `idle` is now past its idle end; `live` is not
-    assert await _prune(client, clock) == PruneCounts(idle_sessions=1, refresh_tokens=2)
+    # codes=1: the registration's verification code, past AUTH_CODE_TTL
+    assert await _prune(client, clock) == PruneCounts(idle_sessions=1, refresh_tokens=2, codes=1)
     assert await db.fetchval("SELECT array_agg(id) FROM session") == [uuid.UUID(live["session_id"])]
     response = await refresh(client, idle["refresh_token"])
     assert response.status == 401
@@ -53,7 +54,8 @@ async def test_session_past_its_absolute_end_is_deleted(
         clock.advance(step)
         tokens = await (await refresh(client, tokens["refresh_token"])).json()
     clock.advance(MAX - step * steps - 1)
-    assert await _prune(client, clock) == PruneCounts()
+    # codes=1: the registration's verification code, past AUTH_CODE_TTL
+    assert await _prune(client, clock) == PruneCounts(codes=1)
     clock.advance(1)  # at the absolute end, well before the idle end
     chain = await _count(db, "refresh_token")
     assert await _prune(client, clock) == PruneCounts(expired_sessions=1, refresh_tokens=chain)
@@ -69,7 +71,8 @@ async def test_revoked_session_stays_until_its_tokens_have_expired(
     clock.advance(IDLE - 1)
     # Its refresh token has not expired: the session stays, so logout with that token is
     # still the idempotent 204 of POST /v1/logout and a refresh is still invalid_grant.
-    assert await _prune(client, clock) == PruneCounts()
+    # codes=1: the registration's verification code, past AUTH_CODE_TTL
+    assert await _prune(client, clock) == PruneCounts(codes=1)
     response = await client.post("/v1/logout", json={"refresh_token": tokens["refresh_token"]})
     assert response.status == 204
     response = await refresh(client, tokens["refresh_token"])
@@ -89,7 +92,8 @@ async def test_spent_tokens_of_a_live_session_survive_so_reuse_is_still_caught(
     tokens = await signed_in(client)
     rotated = await (await refresh(client, tokens["refresh_token"])).json()
     clock.advance(IDLE - 1)
-    assert await _prune(client, clock) == PruneCounts()
+    # codes=1: the registration's verification code, past AUTH_CODE_TTL
+    assert await _prune(client, clock) == PruneCounts(codes=1)
     assert await _count(db, "refresh_token") == 2
     response = await refresh(client, tokens["refresh_token"])
     assert response.status == 401
