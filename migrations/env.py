@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from alembic import context
 from sqlalchemy import text
@@ -17,6 +18,8 @@ config = context.config
 target_metadata = metadata
 logger = logging.getLogger("alembic.env")
 
+# How often a waiting `rotor migrate` asks for the lock again.
+LOCK_POLL_SECONDS = 0.5
 # Key of the session-level advisory lock that serializes `rotor migrate` runs on one database
 # ("rotor" in ASCII). Session-level, not transaction-level: a migration that commits midway
 # (CREATE INDEX CONCURRENTLY in an autocommit block) must not let a second job in.
@@ -52,12 +55,23 @@ def _run_locked(connection: Connection) -> None:
     """Migrate while holding the lock: parallel deploy jobs run one after the other, and each
     one after the first finds the schema at head (Alembic reads the version after the lock)."""
     lock = {"key": MIGRATION_LOCK_KEY}
-    if not connection.execute(text("SELECT pg_try_advisory_lock(:key)"), lock).scalar():
+    default_isolation = connection.default_isolation_level
+    connection.commit()  # whatever reading the connection's state began
+    # Poll for the lock with short statements outside any transaction: a migration that builds
+    # an index CONCURRENTLY waits for every running transaction, so a waiter blocked inside
+    # pg_advisory_lock() (itself a transaction) would deadlock it.
+    connection.execution_options(isolation_level="AUTOCOMMIT")
+    try_lock = text("SELECT pg_try_advisory_lock(:key)")
+    if not connection.execute(try_lock, lock).scalar():
         logger.info("another migration is running on this database; waiting for it to finish")
-        connection.execute(text("SELECT pg_advisory_lock(:key)"), lock)
-    connection.commit()  # the lock outlives this transaction; Alembic starts its own
+        while not connection.execute(try_lock, lock).scalar():
+            time.sleep(LOCK_POLL_SECONDS)
+    connection.commit()  # ends SQLAlchemy's (autocommit) transaction object, not the lock
+    connection.execution_options(isolation_level=default_isolation)  # Alembic's transactions
     _run(connection)
     # On failure the connection is closed instead (NullPool), which releases the lock too.
+    connection.commit()
+    connection.execution_options(isolation_level="AUTOCOMMIT")
     connection.execute(text("SELECT pg_advisory_unlock(:key)"), lock)
     connection.commit()
 
