@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from service.settings.oidc import OidcSettings, parse_oidc
+
 T = TypeVar("T")
 
 JWT_ALGORITHMS = ("HS256", "EdDSA", "ES256", "RS256")
@@ -67,6 +69,7 @@ class Settings:
     event_retention_days: int = 90
     # Seconds between in-server prune runs; None (unset or 0) leaves pruning to `rotor prune`.
     prune_interval: int | None = None
+    oidc: OidcSettings = field(default_factory=OidcSettings)
 
     @property
     def refresh_ttl(self) -> int:
@@ -206,6 +209,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     take("metrics", "AUTH_METRICS", _boolean)
     take("event_retention_days", "AUTH_EVENT_RETENTION", _integer(1, 36_500))
     take("prune_interval", "AUTH_PRUNE_INTERVAL", _prune_interval)
+    values["oidc"] = parse_oidc(env)
 
     settings = Settings(**{**_as_dict(defaults), **values})  # type: ignore[arg-type]
     _check_consistency(settings)

@@ -104,7 +104,7 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A raw connection to this run's database, with every table emptied first."""
     conn = await asyncpg.connect(database_url)
     await conn.execute(
-        'TRUNCATE "user", session, refresh_token, login_failure, auth_event '
+        'TRUNCATE "user", session, refresh_token, login_failure, auth_event, identity, id_token_use '
         "RESTART IDENTITY CASCADE"
     )
     try:

@@ -94,3 +94,21 @@ class ServiceUnavailable(AuthError):
     def __init__(self, message: str | None = None, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class EmailNotVerified(AuthError):
+    code = "email_not_verified"
+    message = "The identity provider does not vouch for an email address; nothing was created."
+
+
+class IdentityConflict(AuthError):
+    code = "identity_conflict"
+    message = (
+        "This identity cannot be linked: it belongs to another account, or the account with its"
+        " email has not verified that address."
+    )
+
+
+class LastLoginMethod(AuthError):
+    code = "last_login_method"
+    message = "This is the account's last way to sign in; set a password or link another first."

@@ -15,3 +15,7 @@ class EventKind(StrEnum):
     ADMIN_SESSIONS_REVOKED = "admin_sessions_revoked"
     ADMIN_DISABLED = "admin_disabled"
     ADMIN_ENABLED = "admin_enabled"
+    # reason: the provider's name (docs/identity-providers.md). A sign-in with an ID token is a
+    # `login` event whose reason is "idtoken:<provider>".
+    IDENTITY_LINKED = "identity_linked"
+    IDENTITY_UNLINKED = "identity_unlinked"

@@ -39,6 +39,9 @@ class AuthObserver:
     def on_admin_action(self, action: AdminAction, user_id: uuid.UUID) -> None:
         """An admin changed a user's account or sessions."""
 
+    def on_id_token_rejected(self, provider: str, check: str) -> None:
+        """An identity provider's ID token failed `check` (the client sees invalid_credentials)."""
+
 
 class Observers(AuthObserver):
     """Fans every report out to several observers, in order."""
@@ -59,3 +62,7 @@ class Observers(AuthObserver):
     def on_admin_action(self, action: AdminAction, user_id: uuid.UUID) -> None:
         for observer in self._observers:
             observer.on_admin_action(action, user_id)
+
+    def on_id_token_rejected(self, provider: str, check: str) -> None:
+        for observer in self._observers:
+            observer.on_id_token_rejected(provider, check)

@@ -61,7 +61,9 @@ class Login:
                 raise
             user = await queries.find_user_by_email(conn, email)
         # The connection is back in the pool before bcrypt runs.
-        if user is None:
+        # An account with no password (made by an identity provider) gets the same work and
+        # answer as an unknown email, until a password reset sets one.
+        if user is None or user.password_hash is None:
             await self._hasher.verify_nothing(password)
             verified = False
         else:

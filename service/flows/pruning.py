@@ -10,7 +10,9 @@ What is deleted, and why no client sees a different answer afterwards:
   gets 204 (idempotent logout), as if nothing had been pruned;
 - a login failure counter whose window is over: the throttle ignores it and the next failure
   would restart it at 1;
-- an audit event older than AUTH_EVENT_RETENTION days.
+- an audit event older than AUTH_EVENT_RETENTION days;
+- the one-time-use record of an ID token past its `exp` (plus the verification leeway and a
+  margin): the token itself is refused as expired.
 A refresh token is never deleted while its session lives: reuse detection needs every spent one.
 
 Used by `rotor prune` (cron) and, with AUTH_PRUNE_INTERVAL, by a task inside each server.
@@ -42,6 +44,7 @@ BATCH_SIZE = 1000
 # cycle it is always the pruning batch that gives up, never a request.
 LOCK_TIMEOUT_MS = 200
 LOCK_NOT_AVAILABLE = "55P03"
+ID_TOKEN_MARGIN = timedelta(minutes=5)
 
 R = TypeVar("R")
 
@@ -56,6 +59,7 @@ class PruneCounts:
     refresh_tokens: int = 0
     login_failures: int = 0
     auth_events: int = 0
+    id_tokens: int = 0
 
     def __add__(self, other: PruneCounts) -> PruneCounts:
         return PruneCounts(
@@ -100,6 +104,11 @@ class Pruner:
         events = await self._drain_rows(
             lambda c: queries.prune_auth_events(c, events_cutoff, limit)
         )
+        # Past the 30 s leeway that `exp` gets, with a margin for clocks of other processes.
+        tokens_cutoff = now - ID_TOKEN_MARGIN
+        id_tokens = await self._drain_rows(
+            lambda c: pruning.delete_spent_id_tokens(c, tokens_cutoff, limit)
+        )
         return PruneCounts(
             expired_sessions=expired.sessions,
             revoked_sessions=revoked.sessions,
@@ -107,6 +116,7 @@ class Pruner:
             refresh_tokens=expired.refresh_tokens + revoked.refresh_tokens + idle.refresh_tokens,
             login_failures=failures,
             auth_events=events,
+            id_tokens=id_tokens,
         )
 
     async def _drain_rows(self, step: Callable[[AsyncConnection], Awaitable[int]]) -> int:

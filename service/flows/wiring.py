@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Settings
 from service.domain.clock import Clock
+from service.domain.id_tokens import KeySource
 from service.domain.observer import AuthObserver
 from service.domain.passwords import PasswordHasher
 from service.domain.tokens import AccessTokens
@@ -15,6 +16,7 @@ from service.flows.account import Accounts
 from service.flows.admin import Admin
 from service.flows.authentication import Authenticator
 from service.flows.events import AuditTrail
+from service.flows.identities import Identities
 from service.flows.issuing import TokenIssuer
 from service.flows.login import Login
 from service.flows.logout import Logout
@@ -33,6 +35,7 @@ class Flows:
     sessions: Sessions
     trail: AuditTrail
     admin: Admin
+    identities: Identities
 
 
 def build_flows(
@@ -42,6 +45,7 @@ def build_flows(
     hasher: PasswordHasher,
     clock: Clock,
     observer: AuthObserver,
+    provider_keys: KeySource,
 ) -> Flows:
     issuer = TokenIssuer(settings, access_tokens)
     sessions = Sessions(engine, settings, clock)
@@ -55,4 +59,5 @@ def build_flows(
         sessions=sessions,
         trail=trail,
         admin=Admin(engine, sessions, trail, clock, observer),
+        identities=Identities(engine, settings.oidc, provider_keys, issuer, clock, observer),
     )

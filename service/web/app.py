@@ -10,6 +10,7 @@ import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
+import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
@@ -24,7 +25,8 @@ from service.flows.pruning import Pruner, run_periodically
 from service.flows.wiring import build_flows
 from service.ops.logs import LogObserver
 from service.ops.migrate import head_revision
-from service.web import admin, events, protocol
+from service.ops.oidc_keys import ProviderKeys
+from service.web import admin, events, identities, protocol
 from service.web.appkeys import (
     ENGINE,
     FLOWS,
@@ -32,6 +34,7 @@ from service.web.appkeys import (
     HEAD_REVISION,
     KEYS,
     OPENAPI,
+    PROVIDER_KEYS,
     PRUNE_TASK,
     SETTINGS,
 )
@@ -78,6 +81,7 @@ def create_app(
     app[OPENAPI] = document_json()
     app.add_routes(routes)
     app.add_routes(events.routes)
+    app.add_routes(identities.routes)
     app.add_subapp(admin.PREFIX, admin.admin_app(MAX_BODY_BYTES))
     if metrics is not None:
         # Off unless enabled: then /metrics is an unknown route (404 not_found) like any other.
@@ -100,15 +104,22 @@ def create_app(
         access_tokens = AccessTokens(keys, settings.issuer, settings.audience)
         if metrics is not None:
             metrics.instrument_pool(engine)
+        # One HTTP client for every identity provider's discovery document and keys.
+        http = aiohttp.ClientSession(trust_env=False, raise_for_status=False)
+        provider_keys = ProviderKeys(
+            http, clock, fetch_timeout=settings.oidc.fetch_timeout, wait=settings.oidc.wait
+        )
         app[ENGINE] = engine
         app[HASHER] = hasher
+        app[PROVIDER_KEYS] = provider_keys
         app[FLOWS] = build_flows(
-            engine, settings, access_tokens, hasher, clock, Observers(observers)
+            engine, settings, access_tokens, hasher, clock, Observers(observers), provider_keys
         )
         try:
             yield
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
+            await http.close()
             await engine.dispose()
 
     async def periodic_pruning(app: web.Application) -> AsyncIterator[None]:

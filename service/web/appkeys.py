@@ -15,6 +15,7 @@ from service.config import Settings
 from service.domain.keys import KeySet
 from service.domain.passwords import PasswordHasher
 from service.flows.wiring import Flows
+from service.ops.oidc_keys import ProviderKeys
 
 SETTINGS = web.AppKey("settings", Settings)
 KEYS = web.AppKey("keys", KeySet)
@@ -27,3 +28,5 @@ HASHER = web.AppKey("hasher", PasswordHasher)
 PRUNE_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("prune_task")
 # The OpenAPI document as served (JSON bytes, built once at app creation).
 OPENAPI = web.AppKey("openapi", bytes)
+# Identity providers' discovery documents and keys, cached (over the app's aiohttp session).
+PROVIDER_KEYS = web.AppKey("provider_keys", ProviderKeys)

@@ -34,6 +34,9 @@ _STATUS = {
     errors.CsrfFailed: 403,
     errors.NotFound: 404,
     errors.ServiceUnavailable: 503,
+    errors.EmailNotVerified: 403,
+    errors.IdentityConflict: 409,
+    errors.LastLoginMethod: 409,
 }
 
 _HTTP_CODES = {

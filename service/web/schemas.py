@@ -46,6 +46,10 @@ NewPassword = Annotated[str, AfterValidator(_new_password)]
 Password = Annotated[str, StringConstraints(max_length=4096)]
 DeviceField = Annotated[str, StringConstraints(max_length=200), AfterValidator(_printable)]
 TokenField = Annotated[str, StringConstraints(max_length=512)]
+ProviderField = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# Long enough for any provider's ID token; a longer string is a bad token (401), not a 422.
+IdTokenField = Annotated[str, StringConstraints(max_length=65_536)]
+NonceField = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 
 class _Body(BaseModel):
@@ -82,6 +86,21 @@ class PasswordChangeBody(_Body):
 
 class DeleteAccountBody(_Body):
     password: Password
+
+
+class IdTokenLoginBody(_Body):
+    provider: ProviderField
+    id_token: IdTokenField
+    nonce: NonceField | None = None
+    device_name: DeviceField | None = None
+    platform: DeviceField | None = None
+    transport: Literal["body", "cookie"] = "body"
+
+
+class LinkIdentityBody(_Body):
+    provider: ProviderField
+    id_token: IdTokenField
+    nonce: NonceField | None = None
 
 
 Body = TypeVar("Body", bound=_Body)

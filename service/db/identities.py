@@ -1,0 +1,145 @@
+"""Statements of sign-in with an identity provider: identities, password-less users, and the
+one-time use of ID tokens. Like queries.py they never commit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.db.models import id_token_use, identity, user
+from service.db.queries import Record
+
+
+async def spend_id_token(conn: AsyncConnection, digest: bytes, expires_at: datetime) -> bool:
+    """Record the ID token as used; False when it already was (a replay).
+
+    A concurrent transaction spending the same token makes this wait for it on the primary key:
+    then exactly one of them sees True, whichever process it runs in.
+    """
+    statement = (
+        pg_insert(id_token_use)
+        .values(digest=digest, expires_at=expires_at)
+        .on_conflict_do_nothing()
+        .returning(id_token_use.c.digest)
+    )
+    return (await conn.execute(statement)).first() is not None
+
+
+async def find_identity(conn: AsyncConnection, provider: str, subject: str) -> Record | None:
+    statement = select(identity).where(
+        identity.c.provider == provider, identity.c.subject == subject
+    )
+    return (await conn.execute(statement)).first()
+
+
+async def touch_identity(
+    conn: AsyncConnection, provider: str, subject: str, email: str | None, now: datetime
+) -> None:
+    """Note a sign-in; keep the email seen last (a later token may omit it)."""
+    values: dict[str, Any] = {"last_used_at": now}
+    if email is not None:
+        values["email"] = email
+    statement = (
+        update(identity)
+        .where(identity.c.provider == provider, identity.c.subject == subject)
+        .values(**values)
+    )
+    await conn.execute(statement)
+
+
+async def insert_identity(
+    conn: AsyncConnection,
+    *,
+    provider: str,
+    subject: str,
+    user_id: uuid.UUID,
+    email: str | None,
+    now: datetime,
+) -> bool:
+    """Link (provider, subject) to the user; False when the identity, or an identity of that
+    provider for that user, exists already."""
+    statement = (
+        pg_insert(identity)
+        .values(
+            provider=provider,
+            subject=subject,
+            user_id=user_id,
+            email=email,
+            created_at=now,
+            last_used_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(identity.c.subject)
+    )
+    return (await conn.execute(statement)).first() is not None
+
+
+async def list_identities(conn: AsyncConnection, user_id: uuid.UUID) -> Sequence[Record]:
+    statement = (
+        select(identity)
+        .where(identity.c.user_id == user_id)
+        .order_by(identity.c.created_at, identity.c.provider)
+    )
+    return (await conn.execute(statement)).all()
+
+
+async def delete_identity(conn: AsyncConnection, user_id: uuid.UUID, provider: str) -> bool:
+    statement = (
+        delete(identity)
+        .where(identity.c.user_id == user_id, identity.c.provider == provider)
+        .returning(identity.c.subject)
+    )
+    return (await conn.execute(statement)).first() is not None
+
+
+async def lock_user_by_email(conn: AsyncConnection, email: str) -> Record | None:
+    """The account with this address (compared as its unique index does), locked."""
+    statement = select(user).where(func.lower(user.c.email) == func.lower(email)).with_for_update()
+    return (await conn.execute(statement)).first()
+
+
+async def insert_passwordless_user(
+    conn: AsyncConnection, user_id: uuid.UUID, email: str, now: datetime
+) -> bool:
+    """A verified account with no password; False when the address is taken."""
+    statement = (
+        pg_insert(user)
+        .values(
+            id=user_id,
+            email=email,
+            password_hash=None,
+            created_at=now,
+            updated_at=now,
+            email_verified_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(user.c.id)
+    )
+    return (await conn.execute(statement)).first() is not None
+
+
+async def insert_imported_identities(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Identities of imported users (keys provider, subject, user_id, email, now); one already
+    linked is left alone. Returns how many were inserted."""
+    if not rows:
+        return 0
+    values = [
+        {
+            "provider": row["provider"],
+            "subject": row["subject"],
+            "user_id": row["user_id"],
+            "email": row["email"],
+            "created_at": row["now"],
+            "last_used_at": row["now"],
+        }
+        for row in rows
+    ]
+    statement = pg_insert(identity).values(values).on_conflict_do_nothing()
+    result = await conn.execute(statement)
+    return int(result.rowcount)
