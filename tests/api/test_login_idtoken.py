@@ -373,3 +373,16 @@ async def test_a_provider_that_hangs_answers_503_and_stalls_no_one_else(
         assert response.status == 503
     finally:
         await other.close()
+
+
+async def test_the_log_says_which_check_failed_never_the_token(
+    client: Any, provider: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = provider.token(aud="com.other.app")
+    with caplog.at_level("WARNING", logger="rotor.security"):
+        await expect_invalid(await sign_in(client, token))
+    rejected = [
+        r for r in caplog.records if getattr(r, "fields", {}).get("event") == "id_token_rejected"
+    ]
+    assert [(r.fields["provider"], r.fields["check"]) for r in rejected] == [("test", "audience")]  # type: ignore[attr-defined]
+    assert all(token not in r.getMessage() and token not in str(r.__dict__) for r in caplog.records)
