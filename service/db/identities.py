@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -124,22 +124,30 @@ async def insert_passwordless_user(
     return (await conn.execute(statement)).first() is not None
 
 
-async def insert_imported_identities(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
-    """Identities of imported users (keys provider, subject, user_id, email, now); one already
-    linked is left alone. Returns how many were inserted."""
+async def insert_imported_identities(
+    conn: AsyncConnection, rows: Sequence[dict[str, Any]], now: datetime
+) -> int:
+    """Identities of imported users (keys provider, subject, user_id), in one statement. Only
+    users that exist get theirs: a row whose user was skipped (its email was taken) links
+    nothing, so an import never attaches an identity to an account it did not create. An
+    identity linked already is left alone. Returns how many were inserted."""
     if not rows:
         return 0
-    values = [
+    statement = text(
+        "INSERT INTO identity (provider, subject, user_id, email, created_at, last_used_at)"
+        " SELECT i.provider, i.subject, i.user_id, NULL, :now, :now"
+        " FROM unnest(CAST(:providers AS text[]), CAST(:subjects AS text[]),"
+        " CAST(:users AS uuid[])) AS i(provider, subject, user_id)"
+        ' JOIN "user" u ON u.id = i.user_id'
+        " ON CONFLICT DO NOTHING"
+    )
+    result = await conn.execute(
+        statement,
         {
-            "provider": row["provider"],
-            "subject": row["subject"],
-            "user_id": row["user_id"],
-            "email": row["email"],
-            "created_at": row["now"],
-            "last_used_at": row["now"],
-        }
-        for row in rows
-    ]
-    statement = pg_insert(identity).values(values).on_conflict_do_nothing()
-    result = await conn.execute(statement)
+            "providers": [row["provider"] for row in rows],
+            "subjects": [row["subject"] for row in rows],
+            "users": [row["user_id"] for row in rows],
+            "now": now,
+        },
+    )
     return int(result.rowcount)
