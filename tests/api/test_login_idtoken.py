@@ -386,3 +386,24 @@ async def test_the_log_says_which_check_failed_never_the_token(
     ]
     assert [(r.fields["provider"], r.fields["check"]) for r in rejected] == [("test", "audience")]  # type: ignore[attr-defined]
     assert all(token not in r.getMessage() and token not in str(r.__dict__) for r in caplog.records)
+
+
+async def test_spent_tokens_are_pruned_after_they_expire_and_stay_refused(
+    client: Any, provider: FakeProvider, clock: FakeClock, db: asyncpg.Connection
+) -> None:
+    from service.flows.pruning import Pruner
+    from service.web.appkeys import ENGINE, SETTINGS
+
+    now = _now(provider)
+    token = provider.token(exp=now + 120)
+    later = provider.token(exp=now + 3600, jti="2")
+    assert (await sign_in(client, token)).status == 200
+    assert (await sign_in(client, later)).status == 200
+    pruner = Pruner(client.app[ENGINE], client.app[SETTINGS], clock, batch_size=1)
+    clock.advance(120 + 60)  # expired, but within the pruning margin: kept
+    assert (await pruner.run()).id_tokens == 0
+    clock.advance(300)
+    assert (await pruner.run()).id_tokens == 1
+    assert await db.fetchval("SELECT count(*) FROM id_token_use") == 1
+    await expect_invalid(await sign_in(client, token))  # expired anyway
+    await expect_invalid(await sign_in(client, later))  # still remembered
