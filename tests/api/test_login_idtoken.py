@@ -407,3 +407,16 @@ async def test_spent_tokens_are_pruned_after_they_expire_and_stay_refused(
     assert await db.fetchval("SELECT count(*) FROM id_token_use") == 1
     await expect_invalid(await sign_in(client, token))  # expired anyway
     await expect_invalid(await sign_in(client, later))  # still remembered
+
+
+async def test_the_session_refreshes_and_revokes_like_any_other(
+    client: Any, provider: FakeProvider
+) -> None:
+    first = await (await sign_in(client, provider.token())).json()
+    second = await (await sign_in(client, provider.token(jti="2"))).json()
+    refreshed = await client.post("/v1/refresh", json={"refresh_token": first["refresh_token"]})
+    assert refreshed.status == 200
+    revoke = await client.delete(f"/v1/sessions/{first['session_id']}", headers=bearer(second))
+    assert revoke.status == 204
+    me = await client.get("/v1/me", headers=bearer(first))
+    assert me.status == 401
