@@ -21,6 +21,8 @@ from service.settings.oauth import OAuthSettings, load_oauth_settings
 if TYPE_CHECKING:
     from service.settings.mail import MailSettings
 
+from service.settings.oidc import OidcSettings, parse_oidc
+
 T = TypeVar("T")
 
 JWT_ALGORITHMS = ("HS256", "EdDSA", "ES256", "RS256")
@@ -76,6 +78,7 @@ class Settings:
     browsers: BrowserSettings = field(default_factory=BrowserSettings)
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
     mail: MailSettings = field(default_factory=lambda: _default_mail())
+    oidc: OidcSettings = field(default_factory=OidcSettings)
 
 
 def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -210,6 +213,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     take("event_retention_days", "AUTH_EVENT_RETENTION", _integer(1, 36_500))
     take("prune_interval", "AUTH_PRUNE_INTERVAL", _prune_interval)
     values["oauth"] = load_oauth_settings(env)
+    values["oidc"] = parse_oidc(env)
     from service.settings.mail import load_mail_settings  # see _default_mail
 
     values["mail"] = load_mail_settings(env)

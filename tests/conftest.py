@@ -106,7 +106,8 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(database_url)
     await conn.execute(
         'TRUNCATE "user", session, refresh_token, login_failure, auth_event, staff, '
-        "console_session, one_time_code, outbox_message RESTART IDENTITY CASCADE"
+        "console_session, one_time_code, outbox_message, identity, id_token_use "
+        "RESTART IDENTITY CASCADE"
     )
     try:
         yield conn

@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -39,7 +40,8 @@ user = Table(
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("email", Text, nullable=False),
-    Column("password_hash", Text, nullable=False),
+    # NULL for an account made by an identity provider: no password until a reset sets one.
+    Column("password_hash", Text, nullable=True),
     _timestamp("created_at"),
     _timestamp("updated_at"),
     _timestamp("disabled_at", nullable=True),
@@ -230,4 +232,32 @@ outbox_message = Table(
     Index(
         "ix_outbox_message_failed_at", "failed_at", postgresql_where=text("failed_at IS NOT NULL")
     ),
+)
+
+identity = Table(
+    "identity",
+    metadata,
+    # An account at an identity provider (its `sub`) that signs in as one user.
+    Column("provider", Text, primary_key=True),
+    Column("subject", Text, primary_key=True),
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("user.id", ondelete="CASCADE"), nullable=False
+    ),
+    # The address the provider's last token carried, if any (Apple sends it only the first time).
+    Column("email", Text, nullable=True),
+    _timestamp("created_at"),
+    _timestamp("last_used_at"),
+    # One identity per provider per user (DELETE /v1/identities/{provider} names it); also the
+    # index that lists a user's identities and serves the ON DELETE CASCADE.
+    UniqueConstraint("user_id", "provider"),
+)
+
+id_token_use = Table(
+    "id_token_use",
+    metadata,
+    # SHA-256 of each ID token that signed in, kept until the token expires: a replay within its
+    # lifetime finds the row, in every process (INSERT ... ON CONFLICT DO NOTHING).
+    Column("digest", LargeBinary, primary_key=True),
+    _timestamp("expires_at"),
+    Index("ix_id_token_use_expires_at", "expires_at"),
 )

@@ -18,7 +18,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, any_, delete, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.db.models import login_failure, one_time_code, outbox_message, refresh_token, session
+from service.db.models import (
+    id_token_use,
+    login_failure,
+    one_time_code,
+    outbox_message,
+    refresh_token,
+    session,
+)
 
 # The smallest UUID: where the keyset scan over session ids starts.
 FIRST_ID = uuid.UUID(int=0)
@@ -174,3 +181,18 @@ async def delete_old_messages(conn: AsyncConnection, cutoff: datetime, limit: in
         )
         deleted += len((await conn.execute(statement)).all())
     return deleted
+
+
+async def delete_spent_id_tokens(conn: AsyncConnection, before: datetime, limit: int) -> int:
+    """One-time-use rows of ID tokens that expired before `before` (index
+    ix_id_token_use_expires_at): such a token fails its `exp` check anyway, so a replay of it
+    is refused whether its row exists or not."""
+    doomed = (
+        select(id_token_use.c.digest)
+        .where(id_token_use.c.expires_at < before)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    result = await conn.execute(delete(id_token_use).where(id_token_use.c.digest.in_(doomed)))
+    return int(result.rowcount)

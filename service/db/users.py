@@ -37,7 +37,8 @@ class UserRow(NamedTuple):
 
     id: uuid.UUID
     email: str
-    password_hash: str
+    # None: an account that signs in only with an identity provider (until a reset sets one).
+    password_hash: str | None
     created_at: datetime
     updated_at: datetime
     disabled_at: datetime | None

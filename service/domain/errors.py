@@ -106,3 +106,16 @@ class InvalidCode(AuthError):
 class EmailNotVerified(AuthError):
     code = "email_not_verified"
     message = "Verify the email address before logging in."
+
+
+class IdentityConflict(AuthError):
+    code = "identity_conflict"
+    message = (
+        "This identity cannot be linked: it belongs to another account, or the account with its"
+        " email has not verified that address."
+    )
+
+
+class LastLoginMethod(AuthError):
+    code = "last_login_method"
+    message = "This is the account's last way to sign in; set a password or link another first."

@@ -19,3 +19,7 @@ class EventKind(StrEnum):
     STAFF_SESSIONS_REVOKED = "staff_sessions_revoked"
     STAFF_DISABLED = "staff_disabled"
     STAFF_ENABLED = "staff_enabled"
+    # reason: the provider's name (docs/identity-providers.md). A sign-in with an ID token is a
+    # `login` event whose reason is "idtoken:<provider>".
+    IDENTITY_LINKED = "identity_linked"
+    IDENTITY_UNLINKED = "identity_unlinked"

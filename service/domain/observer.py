@@ -51,6 +51,9 @@ class AuthObserver:
     def on_message(self, kind: str, outcome: MessageOutcome) -> None:
         """The outbox delivery tried a message of `kind` (never told its text or address)."""
 
+    def on_id_token_rejected(self, provider: str, check: str) -> None:
+        """An identity provider's ID token failed `check` (the client sees invalid_credentials)."""
+
 
 class Observers(AuthObserver):
     """Fans every report out to several observers, in order."""
@@ -75,3 +78,7 @@ class Observers(AuthObserver):
     def on_message(self, kind: str, outcome: MessageOutcome) -> None:
         for observer in self._observers:
             observer.on_message(kind, outcome)
+
+    def on_id_token_rejected(self, provider: str, check: str) -> None:
+        for observer in self._observers:
+            observer.on_id_token_rejected(provider, check)

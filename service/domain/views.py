@@ -84,3 +84,13 @@ class EventPage:
     events: list[EventView]
     # Where the next page starts (the last event's (created_at, id)); None on the last page.
     next: EventPosition | None
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityView:
+    """An account at an identity provider linked to a user."""
+
+    provider: str
+    subject: str
+    email: str | None
+    created_at: datetime

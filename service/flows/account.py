@@ -89,5 +89,10 @@ class Accounts:
             user = await users.find_user(conn, principal.user.id)
         if user is None:
             raise InvalidToken()
+        if user.password_hash is None:
+            # No password to confirm (an identity provider's account): the same work and answer
+            # as a wrong one. Such an account sets a password only through a password reset.
+            await self._hasher.verify_nothing(password)
+            raise WrongPassword()
         if not await self._hasher.verify(password, user.password_hash, f"user {user.id}"):
             raise WrongPassword()

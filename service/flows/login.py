@@ -70,7 +70,9 @@ class Login:
                 raise
             user = await users.find_user_by_email(conn, email)
         # The connection is back in the pool before bcrypt runs.
-        if user is None:
+        # An account with no password (made by an identity provider) gets the same work and
+        # answer as an unknown email, until a password reset sets one.
+        if user is None or user.password_hash is None:
             await self._hasher.verify_nothing(password)
             verified = False
         else:
@@ -118,7 +120,7 @@ class Login:
         # An imported hash, or one of a lower cost, is replaced now that the password is known;
         # bcrypt runs before the transaction so that no row lock waits on it.
         upgraded = None
-        if self._hasher.needs_rehash(user.password_hash):
+        if user.password_hash is not None and self._hasher.needs_rehash(user.password_hash):
             upgraded = await self._hasher.hash(password)
         async with self._engine.begin() as conn:
             # Locking the user serializes its logins, so the session cap holds under races.

@@ -13,6 +13,8 @@ What is deleted, and why no client sees a different answer afterwards:
 - an audit event older than AUTH_EVENT_RETENTION days;
 - a one-time code past its AUTH_CODE_TTL: no check accepts it;
 - an outbox message delivered (its code already masked) or failed AUTH_EVENT_RETENTION days ago.
+- the one-time-use record of an ID token past its `exp` (plus the verification leeway and a
+  margin): the token itself is refused as expired.
 A refresh token is never deleted while its session lives: reuse detection needs every spent one.
 
 Used by `rotor prune` (cron) and, with AUTH_PRUNE_INTERVAL, by a task inside each server.
@@ -44,6 +46,7 @@ BATCH_SIZE = 1000
 # cycle it is always the pruning batch that gives up, never a request.
 LOCK_TIMEOUT_MS = 200
 LOCK_NOT_AVAILABLE = "55P03"
+ID_TOKEN_MARGIN = timedelta(minutes=5)
 
 R = TypeVar("R")
 
@@ -60,6 +63,7 @@ class PruneCounts:
     auth_events: int = 0
     codes: int = 0
     messages: int = 0
+    id_tokens: int = 0
 
     def __add__(self, other: PruneCounts) -> PruneCounts:
         return PruneCounts(
@@ -108,6 +112,11 @@ class Pruner:
         messages = await self._drain_rows(
             lambda c: pruning.delete_old_messages(c, events_cutoff, limit)
         )
+        # Past the 30 s leeway that `exp` gets, with a margin for clocks of other processes.
+        tokens_cutoff = now - ID_TOKEN_MARGIN
+        id_tokens = await self._drain_rows(
+            lambda c: pruning.delete_spent_id_tokens(c, tokens_cutoff, limit)
+        )
         return PruneCounts(
             codes=codes,
             messages=messages,
@@ -117,6 +126,7 @@ class Pruner:
             refresh_tokens=expired.refresh_tokens + revoked.refresh_tokens + idle.refresh_tokens,
             login_failures=failures,
             auth_events=pruned_events,
+            id_tokens=id_tokens,
         )
 
     async def _drain_rows(self, step: Callable[[AsyncConnection], Awaitable[int]]) -> int:

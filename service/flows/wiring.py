@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Settings
 from service.domain.clock import Clock
+from service.domain.id_tokens import KeySource
 from service.domain.messages import MessageRenderer
 from service.domain.observer import AuthObserver
 from service.domain.passwords import PasswordHasher
@@ -18,6 +19,7 @@ from service.flows.authentication import Authenticator
 from service.flows.codes import Codes, Messages
 from service.flows.console import StaffSignIn, SupportDesk
 from service.flows.events import AuditTrail
+from service.flows.identities import Identities
 from service.flows.issuing import TokenIssuer
 from service.flows.login import Login
 from service.flows.logout import Logout
@@ -41,6 +43,7 @@ class Flows:
     console: tuple[StaffSignIn, SupportDesk]
     oauth: OAuthTokens
     recovery: Recovery
+    identities: Identities
 
 
 def build_flows(
@@ -52,6 +55,7 @@ def build_flows(
     observer: AuthObserver,
     code_key: bytes,
     renderer: MessageRenderer,
+    provider_keys: KeySource,
 ) -> Flows:
     issuer = TokenIssuer(settings, access_tokens)
     sessions = Sessions(engine, settings, clock)
@@ -75,4 +79,5 @@ def build_flows(
         ),
         oauth=OAuthTokens(engine, issuer, clock),
         recovery=Recovery(engine, settings, hasher, codes, messages, clock),
+        identities=Identities(engine, settings.oidc, provider_keys, issuer, clock, observer),
     )

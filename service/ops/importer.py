@@ -1,14 +1,16 @@
 """`rotor import-users`: bring users with their existing password hashes from another system.
 
-The file is JSON Lines (`{"email", "password_hash", "created_at"?, "email_verified"?}` per line)
-or CSV with a header row naming those columns (`email_verified`: true/false, empty for false; a
-verified user counts as verified since its created_at). Every row is validated first (the
-email as the API validates it, a known and well-formed hash scheme, an RFC 3339 created_at),
-and each bad one is reported with its line number; the good ones are then inserted in batches,
-one transaction per batch.
-An email that is already registered, case-insensitively, is skipped and never overwritten; so is
-a repeat of an email earlier in the file. No password is hashed here: imported hashes are
-verified as they are, and replaced by Rotor's own scheme at each user's next login.
+The file is JSON Lines (`{"email", "password_hash", "created_at"?, "email_verified"?,
+"identities"?}` per line) or CSV with a header row naming those columns (`email_verified`:
+true/false, empty for false, a verified user counts as verified since its created_at;
+identities: see service/ops/import_identities.py; a user with an identity may have no password
+hash). Every row is validated first (the email as the API validates it, a known and well-formed
+hash scheme, an RFC 3339 created_at), and each bad one is reported with its line number; the
+good ones are then inserted in batches, one transaction per batch. An email that is already
+registered, case-insensitively, is skipped and never overwritten (nor given the row's
+identities); so is a repeat of an email earlier in the file. No password is hashed here:
+imported hashes are verified as they are, and replaced by Rotor's own scheme at each user's
+next login.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tqdm import tqdm
 
+from service.db import identities as identity_queries
 from service.db import importing
 from service.domain import hash_schemes
+from service.ops.import_identities import Identity, identities_of
 from service.web.schemas import Email
 
 T = TypeVar("T")
@@ -56,9 +60,10 @@ class ImportFileError(Exception):
 class Row:
     line: int
     email: str
-    password_hash: str
+    password_hash: str | None
     created_at: datetime | None
     email_verified: bool = False
+    identities: tuple[Identity, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,12 +214,17 @@ def validate(line: int, record: dict[str, Any]) -> Row | Rejection:
             return None
 
     email = check("email", _email)
-    password_hash = check("password_hash", _password_hash)
+    identities = check("identities", lambda _: identities_of(record), required=False) or ()
+    # No password hash is fine for a user who signs in with an identity provider.
+    password_hash = check("password_hash", _password_hash, required=not identities)
+    if record.get("password_hash") in (None, "") and identities:
+        problems = [p for p in problems if not p.startswith("password_hash")]
+        password_hash = None
     created_at = check("created_at", _created_at, required=False)
     email_verified = check("email_verified", _email_verified, required=False)
-    if problems or email is None or password_hash is None:
+    if problems or email is None:
         return Rejection(line, "; ".join(problems))
-    return Row(line, email, password_hash, created_at, bool(email_verified))
+    return Row(line, email, password_hash, created_at, bool(email_verified), identities)
 
 
 def parse(
@@ -265,10 +275,15 @@ async def store(
                     existing = await importing.count_existing_emails(conn, [r.email for r in batch])
                 imported += len(batch) - existing
             else:
+                values = [_user_values(row, now) for row in batch]
                 async with engine.begin() as conn:
-                    imported += await importing.insert_users_skipping_existing(
-                        conn, [_user_values(row, now) for row in batch]
-                    )
+                    imported += await importing.insert_users_skipping_existing(conn, values)
+                    linked = [
+                        {"provider": provider, "subject": subject, "user_id": user["id"]}
+                        for row, user in zip(batch, values, strict=True)
+                        for provider, subject in row.identities
+                    ]
+                    await identity_queries.insert_imported_identities(conn, linked, now)
             bar.update(len(batch))
     return imported, len(rows) - imported
 

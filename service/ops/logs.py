@@ -159,3 +159,8 @@ class LogObserver(AuthObserver):
     def on_admin_action(self, action: AdminAction, user_id: uuid.UUID) -> None:
         fields = {"event": f"admin_{action}", "target_user_id": str(user_id)}
         _security.warning("admin %s", action, extra={FIELDS: fields})
+
+    def on_id_token_rejected(self, provider: str, check: str) -> None:
+        # Which rule failed, never the token (it may still be valid for another relying party).
+        fields = {"event": "id_token_rejected", "provider": provider, "check": check}
+        _security.warning("id token rejected: %s", check, extra={FIELDS: fields})

@@ -10,6 +10,7 @@ import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
+import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
@@ -27,8 +28,9 @@ from service.flows.wiring import build_flows
 from service.ops.logs import LogObserver
 from service.ops.mail import sender_for
 from service.ops.migrate import head_revision
+from service.ops.oidc_keys import ProviderKeys
 from service.ops.outbox import OutboxDelivery
-from service.web import admin, console, events, oauth, protocol, recovery
+from service.web import admin, console, events, identities, oauth, protocol, recovery
 from service.web.appkeys import (
     ENGINE,
     FLOWS,
@@ -37,6 +39,7 @@ from service.web.appkeys import (
     KEYS,
     OPENAPI,
     OUTBOX,
+    PROVIDER_KEYS,
     PRUNE_TASK,
     SETTINGS,
 )
@@ -86,6 +89,7 @@ def create_app(
     app.add_routes(routes)
     app.add_routes(events.routes)
     app.add_routes(recovery.routes)
+    app.add_routes(identities.routes)
     app.add_subapp(admin.PREFIX, admin.admin_app(MAX_BODY_BYTES))
     app.add_subapp(console.PREFIX, console.console_app(MAX_BODY_BYTES))
     oauth.install(app, MAX_BODY_BYTES)
@@ -112,8 +116,14 @@ def create_app(
         access_tokens = AccessTokens(keys, settings.issuer, settings.audience)
         if metrics is not None:
             metrics.instrument_pool(engine)
+        # One HTTP client for every identity provider's discovery document and keys.
+        http = aiohttp.ClientSession(trust_env=False, raise_for_status=False)
+        provider_keys = ProviderKeys(
+            http, clock, fetch_timeout=settings.oidc.fetch_timeout, wait=settings.oidc.wait
+        )
         app[ENGINE] = engine
         app[HASHER] = hasher
+        app[PROVIDER_KEYS] = provider_keys
         app[FLOWS] = build_flows(
             engine,
             settings,
@@ -123,11 +133,13 @@ def create_app(
             Observers(observers),
             code_key(keys),
             renderer,
+            provider_keys,
         )
         try:
             yield
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
+            await http.close()
             await engine.dispose()
 
     async def periodic_pruning(app: web.Application) -> AsyncIterator[None]:

@@ -15,6 +15,7 @@ from service.config import Settings
 from service.domain.keys import KeySet
 from service.domain.passwords import PasswordHasher
 from service.flows.wiring import Flows
+from service.ops.oidc_keys import ProviderKeys
 from service.ops.outbox import OutboxDelivery
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -30,3 +31,5 @@ PRUNE_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("prune_task")
 OPENAPI = web.AppKey("openapi", bytes)
 # The outbox delivery of this process (its task runs only when a back end is configured).
 OUTBOX = web.AppKey("outbox", OutboxDelivery)
+# Identity providers' discovery documents and keys, cached (over the app's aiohttp session).
+PROVIDER_KEYS = web.AppKey("provider_keys", ProviderKeys)

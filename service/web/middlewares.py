@@ -44,6 +44,8 @@ STATUS_OF_ERROR: dict[type[errors.AuthError], int] = {
     StaffForbidden: 403,
     errors.InvalidCode: 400,
     errors.EmailNotVerified: 403,
+    errors.IdentityConflict: 409,
+    errors.LastLoginMethod: 409,
 }
 
 _HTTP_CODES = {

@@ -48,6 +48,10 @@ DeviceField = Annotated[str, StringConstraints(max_length=200), AfterValidator(_
 TokenField = Annotated[str, StringConstraints(max_length=512)]
 # Any string up to a bound: a code of the wrong shape is just a wrong code (400 invalid_code).
 CodeField = Annotated[str, StringConstraints(max_length=64)]
+ProviderField = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# Long enough for any provider's ID token; a longer string is a bad token (401), not a 422.
+IdTokenField = Annotated[str, StringConstraints(max_length=65_536)]
+NonceField = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 
 class _Body(BaseModel):
@@ -101,6 +105,21 @@ class PasswordResetBody(_Body):
 class EmailVerifyBody(_Body):
     email: Email
     code: CodeField
+
+
+class IdTokenLoginBody(_Body):
+    provider: ProviderField
+    id_token: IdTokenField
+    nonce: NonceField | None = None
+    device_name: DeviceField | None = None
+    platform: DeviceField | None = None
+    transport: Literal["body", "cookie"] = "body"
+
+
+class LinkIdentityBody(_Body):
+    provider: ProviderField
+    id_token: IdTokenField
+    nonce: NonceField | None = None
 
 
 Body = TypeVar("Body", bound=_Body)

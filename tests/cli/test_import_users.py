@@ -291,3 +291,42 @@ async def test_progress_bar_only_on_a_terminal(
     assert ("importing: 100%" in err.getvalue()) is err_is_terminal
     assert ("validating" in err.getvalue()) is err_is_terminal
     assert "imported: 1," in out.getvalue()
+
+
+async def test_users_may_carry_identities_and_then_need_no_password(
+    run: Run, db: asyncpg.Connection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await db.execute(
+        'INSERT INTO "user" (id, email, password_hash, created_at, updated_at)'
+        " VALUES (gen_random_uuid(), 'taken@example.com', $1, now(), now())",
+        HASH,
+    )
+    path = jsonl(
+        tmp_path / "users.jsonl",
+        {"email": "ada@example.com", "identities": [{"provider": "apple", "subject": "001.a"}]},
+        {
+            "email": "bob@example.com",
+            "password_hash": HASH,
+            "identities": [
+                {"provider": "apple", "subject": "001.b"},
+                {"provider": "google", "subject": "1101"},
+            ],
+        },
+        # Skipped (the email is taken): its identity must not reach the existing account.
+        {"email": "taken@example.com", "identities": [{"provider": "apple", "subject": "001.c"}]},
+        {"email": "cy@example.com"},  # neither a password nor an identity
+        {"email": "dee@example.com", "identities": [{"provider": "Apple!", "subject": "x"}]},
+    )
+    assert await run(str(path)) == 1  # two rows rejected; the others imported
+    rows = await db.fetch(
+        "SELECT u.email, i.provider, i.subject, u.password_hash IS NULL AS no_password"
+        ' FROM identity i JOIN "user" u ON u.id = i.user_id ORDER BY i.subject'
+    )
+    assert [tuple(row) for row in rows] == [
+        ("ada@example.com", "apple", "001.a", True),
+        ("bob@example.com", "apple", "001.b", False),
+        ("bob@example.com", "google", "1101", False),
+    ]
+    err = capsys.readouterr().err
+    assert ":4: rejected: password_hash: is required" in err
+    assert ":5: rejected: identities: provider must be" in err

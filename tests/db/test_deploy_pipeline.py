@@ -157,7 +157,7 @@ def test_prune_prints_what_it_deleted(create_database: Callable[[], str]) -> Non
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
         "deleted expired_sessions=1 revoked_sessions=0 idle_sessions=0 refresh_tokens=1 "
-        "login_failures=0 auth_events=0 codes=0 messages=0"
+        "login_failures=0 auth_events=0 codes=0 messages=0 id_tokens=0"
     )
     assert len(asyncio.run(_query(url, "SELECT id FROM session"))) == 1
 
