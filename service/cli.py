@@ -16,7 +16,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service.config import JWT_ALGORITHMS, ConfigError, Settings, load_settings
+from service.config import (
+    JWT_ALGORITHMS,
+    ConfigError,
+    Settings,
+    load_settings,
+    testing_lifetimes,
+)
 from service.db.engine import async_url, create_engine
 from service.domain.keys import generate_private_key_pem, load_key_set
 from service.flows.pruning import PruneCounts, Pruner
@@ -136,6 +142,8 @@ def ready_schema(url: str, embedded: bool) -> None:
 
 def serve(settings: Settings, workers: int = 1) -> None:
     keys = load_key_set(settings)
+    for name in testing_lifetimes(settings):
+        logger.warning("%s is under a minute: a value for testing expiry, not for production", name)
     with database(settings) as (url, embedded):
         ready_schema(url, embedded)
 
@@ -147,7 +155,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
                 # aiohttp waits this long for in-flight handlers, then as long again (having only
                 # cancelled their body reads) before it cancels them: half, to keep the total.
                 shutdown_timeout=SHUTDOWN_TIMEOUT / 2,
-                handler_args=handler_args(),
+                handler_args=handler_args(settings.http.request_read_timeout),
                 reuse_port=workers > 1,
             )
 

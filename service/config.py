@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from service.settings.http import HttpSettings, load_http_settings
+
 T = TypeVar("T")
 
 JWT_ALGORITHMS = ("HS256", "EdDSA", "ES256", "RS256")
@@ -67,6 +69,7 @@ class Settings:
     event_retention_days: int = 90
     # Seconds between in-server prune runs; None (unset or 0) leaves pruning to `rotor prune`.
     prune_interval: int | None = None
+    http: HttpSettings = field(default_factory=HttpSettings)
 
     @property
     def refresh_ttl(self) -> int:
@@ -186,9 +189,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     take("jwt_public_key_files", "AUTH_JWT_PUBLIC_KEY_FILES", _readable_files)
     take("issuer", "AUTH_ISSUER", _non_empty)
     take("audience", "AUTH_AUDIENCE", _non_empty)
+    # Every lifetime from 1 s up: an app team watches its client handle expiry within a minute.
     take("access_ttl", "AUTH_ACCESS_TTL", _integer(1, 86_400))
-    take("session_idle_ttl", "AUTH_SESSION_IDLE_TTL", _integer(60))
-    take("session_max_ttl", "AUTH_SESSION_MAX_TTL", _integer(60))
+    take("session_idle_ttl", "AUTH_SESSION_IDLE_TTL", _integer(1))
+    take("session_max_ttl", "AUTH_SESSION_MAX_TTL", _integer(1))
     take("reuse_grace", "AUTH_REUSE_GRACE", _integer(0, 300))
     take("bcrypt_rounds", "AUTH_BCRYPT_ROUNDS", _integer(4, 31))
     take("login_max_failures", "AUTH_LOGIN_MAX_FAILURES", _integer(1))
@@ -206,6 +210,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     take("metrics", "AUTH_METRICS", _boolean)
     take("event_retention_days", "AUTH_EVENT_RETENTION", _integer(1, 36_500))
     take("prune_interval", "AUTH_PRUNE_INTERVAL", _prune_interval)
+    values["http"] = load_http_settings(env)
 
     settings = Settings(**{**_as_dict(defaults), **values})  # type: ignore[arg-type]
     _check_consistency(settings)
@@ -221,6 +226,24 @@ def _hmac_key_string(raw: str) -> str:
     if len(raw.encode("utf-8")) < 16:
         raise ValueError("at least 16 bytes")
     return raw
+
+
+# Below this, a lifetime is for watching a client handle expiry, not for production.
+TESTING_LIFETIME = 60
+_LIFETIMES = {
+    "AUTH_ACCESS_TTL": "access_ttl",
+    "AUTH_SESSION_IDLE_TTL": "session_idle_ttl",
+    "AUTH_SESSION_MAX_TTL": "session_max_ttl",
+}
+
+
+def testing_lifetimes(settings: Settings) -> list[str]:
+    """The lifetime variables set below a minute: `rotor serve` warns about each."""
+    return [
+        name
+        for name, attribute in _LIFETIMES.items()
+        if getattr(settings, attribute) < TESTING_LIFETIME
+    ]
 
 
 def _as_dict(settings: Settings) -> dict[str, object]:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -37,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db.liveness import live_clause, live_sql
 from service.db.models import auth_event, login_failure, refresh_token, session, user
+from service.domain.emails import lenient_canonical
 
 # A result row whose columns are read by name (row.email); SQLAlchemy types them as Any.
 Record = Row[*tuple[Any, ...]]
@@ -76,23 +78,38 @@ async def _fetch(conn: AsyncConnection, sql: str, *args: object) -> list[Any]:
 async def insert_user(
     conn: AsyncConnection, user_id: uuid.UUID, email: str, password_hash: str, now: datetime
 ) -> bool:
-    """Insert a user; False (and nothing written) when the email is taken."""
-    statement = (
-        pg_insert(user)
-        .values(
-            id=user_id, email=email, password_hash=password_hash, created_at=now, updated_at=now
-        )
-        .on_conflict_do_nothing()
-        .returning(user.c.id)
+    """Insert a user; False (and nothing written) when the email is taken: its canonical form
+    (service/domain/emails.py) belongs to an account, or to a group of look-alikes that predate
+    the rule (those are outside the unique index, hence the NOT EXISTS)."""
+    statement = text(
+        'INSERT INTO "user" (id, email, email_canonical, password_hash, created_at, updated_at)'
+        " SELECT :id, :email, :canonical, :hash, :now, :now"
+        ' WHERE NOT EXISTS (SELECT 1 FROM "user" WHERE email_canonical = :canonical'
+        " AND email_collision)"
+        " ON CONFLICT DO NOTHING RETURNING id"
     )
-    return (await conn.execute(statement)).first() is not None
+    arguments = {
+        "id": user_id,
+        "email": email,
+        "canonical": lenient_canonical(email),
+        "hash": password_hash,
+        "now": now,
+    }
+    return (await conn.execute(statement, arguments)).first() is not None
 
 
 async def find_user_by_email(conn: AsyncConnection, email: str) -> Record | None:
-    # lower() on both sides, in PostgreSQL: the unique index is on lower(email), and Python's
-    # str.lower() differs from it for some letters (U+0130 becomes two code points in Python).
-    statement = select(user).where(func.lower(user.c.email) == func.lower(email))
-    return (await conn.execute(statement)).first()
+    """The account of `email`'s canonical form. An account of a look-alike group from before
+    the rule is found by its exact address (lower() in PostgreSQL on both sides, as its old
+    unique index compares), and wins over the group's resolved owner for that address."""
+    form = lenient_canonical(email)
+    colliding = select(user).where(
+        user.c.email_canonical == form,
+        user.c.email_collision,
+        func.lower(user.c.email) == func.lower(email),
+    )
+    owner = select(user).where(user.c.email_canonical == form, ~user.c.email_collision)
+    return (await conn.execute(union_all(colliding, owner).limit(1))).first()
 
 
 async def find_user(conn: AsyncConnection, user_id: uuid.UUID) -> Record | None:
@@ -543,10 +560,13 @@ async def insert_users_skipping_existing(
     left out, never overwritten. Returns how many were inserted. Each row has the keys id,
     email, password_hash, created_at and updated_at."""
     statement = text(
-        'INSERT INTO "user" (id, email, password_hash, created_at, updated_at)'
+        'INSERT INTO "user" (id, email, email_canonical, password_hash, created_at, updated_at)'
         " SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:emails AS text[]),"
-        " CAST(:hashes AS text[]), CAST(:created AS timestamptz[]),"
-        " CAST(:updated AS timestamptz[]))"
+        " CAST(:canonicals AS text[]), CAST(:hashes AS text[]),"
+        " CAST(:created AS timestamptz[]), CAST(:updated AS timestamptz[]))"
+        " AS new (id, email, email_canonical, password_hash, created_at, updated_at)"
+        ' WHERE NOT EXISTS (SELECT 1 FROM "user" AS old'
+        " WHERE old.email_canonical = new.email_canonical AND old.email_collision)"
         " ON CONFLICT DO NOTHING"
     )
     result = await conn.execute(statement, _columns(rows))
@@ -556,10 +576,10 @@ async def insert_users_skipping_existing(
 async def count_existing_emails(conn: AsyncConnection, emails: Sequence[str]) -> int:
     """How many of `emails` are already registered, compared as the unique index does."""
     statement = text(
-        'SELECT count(*) FROM "user" WHERE lower(email) IN'
-        " (SELECT lower(e) FROM unnest(CAST(:emails AS text[])) AS e)"
+        'SELECT count(*) FROM "user" WHERE email_canonical = ANY(CAST(:forms AS text[]))'
     )
-    return int((await conn.execute(statement, {"emails": list(emails)})).scalar_one())
+    forms = list({lenient_canonical(email) for email in emails})
+    return int((await conn.execute(statement, {"forms": forms})).scalar_one())
 
 
 def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -567,6 +587,7 @@ def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
     return {
         "ids": [row["id"] for row in rows],
         "emails": [row["email"] for row in rows],
+        "canonicals": [lenient_canonical(row["email"]) for row in rows],
         "hashes": [row["password_hash"] for row in rows],
         "created": [row["created_at"] for row in rows],
         "updated": [row["updated_at"] for row in rows],

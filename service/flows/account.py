@@ -1,4 +1,10 @@
-"""The caller's account: register, change the password, delete the account."""
+"""The caller's account: register, change the password, delete the account.
+
+Register is throttled per client IP (registrations of taken addresses count, so `409` cannot
+test addresses at speed); a wrong password at re-authentication (password change, account
+deletion) counts as a failed login of the account, so a stolen access token does not allow
+guessing the password online.
+"""
 
 from __future__ import annotations
 
@@ -13,22 +19,38 @@ from service.domain.events import EventKind
 from service.domain.passwords import PasswordHasher
 from service.domain.views import ClientInfo, Principal, UserView
 from service.flows import audit
+from service.flows.throttle import LoginThrottle
+
+# The per-IP counter of registrations of addresses that already have an account.
+REGISTER_IP = "register_ip"
 
 
 class Accounts:
-    def __init__(self, engine: AsyncEngine, hasher: PasswordHasher, clock: Clock) -> None:
+    def __init__(
+        self, engine: AsyncEngine, hasher: PasswordHasher, throttle: LoginThrottle, clock: Clock
+    ) -> None:
         self._engine = engine
         self._hasher = hasher
+        self._throttle = throttle
         self._clock = clock
 
-    async def register(self, email: str, password: str) -> UserView:
-        """A new user; raises EmailTaken when the address already has an account."""
+    async def register(
+        self, email: str, password: str, client: ClientInfo | None = None
+    ) -> UserView:
+        """A new user. Raises RateLimited when the client IP has tried too many taken
+        addresses this window, EmailTaken when the address already has an account."""
+        throttle_keys = self._throttle.ip_keys(REGISTER_IP, client or ClientInfo())
+        async with self._engine.connect() as conn:
+            await self._throttle.check(conn, throttle_keys)
         password_hash = await self._hasher.hash(password)
         now = self._clock()
         user_id = uuid.uuid4()
         async with self._engine.begin() as conn:
-            if not await queries.insert_user(conn, user_id, email, password_hash, now):
-                raise EmailTaken()
+            inserted = await queries.insert_user(conn, user_id, email, password_hash, now)
+            if not inserted:
+                await self._throttle.record_failure(conn, throttle_keys, now)
+        if not inserted:
+            raise EmailTaken()
         return UserView(id=user_id, email=email, created_at=now, email_verified=False)
 
     async def change_password(
@@ -36,9 +58,10 @@ class Accounts:
     ) -> None:
         """Set a new password and revoke every other session of the user.
 
-        Raises WrongPassword for a wrong `current`, InvalidToken when the user is gone.
+        Raises RateLimited when the account is throttled, WrongPassword for a wrong `current`
+        (counted as a failed login), InvalidToken when the user is gone.
         """
-        await self._reauthenticate(principal, current)
+        await self._reauthenticate(principal, current, client)
         new_hash = await self._hasher.hash(new)
         user_id, session_id = principal.user.id, principal.session_id
         async with self._engine.begin() as conn:
@@ -54,9 +77,10 @@ class Accounts:
     async def delete_account(
         self, principal: Principal, password: str, client: ClientInfo | None = None
     ) -> None:
-        """Remove the user with every session and token; raises WrongPassword for a wrong
-        password, InvalidToken when the user is gone."""
-        await self._reauthenticate(principal, password)
+        """Remove the user with every session and token; raises RateLimited when the account
+        is throttled, WrongPassword for a wrong password (counted as a failed login),
+        InvalidToken when the user is gone."""
+        await self._reauthenticate(principal, password, client)
         async with self._engine.begin() as conn:
             now = self._clock()
             if await queries.lock_user(conn, principal.user.id) is None:
@@ -67,10 +91,29 @@ class Accounts:
             sessions = [principal.session_id]
             await audit.record(conn, EventKind.ACCOUNT_DELETED, now, None, sessions, client=client)
 
-    async def _reauthenticate(self, principal: Principal, password: str) -> None:
+    async def _reauthenticate(
+        self, principal: Principal, password: str, client: ClientInfo | None
+    ) -> None:
+        """The login throttle's rules: checked before the password (a throttled attempt costs
+        no bcrypt and is not a failure), a wrong password counted on the account and the IP."""
         async with self._engine.connect() as conn:
             user = await queries.find_user(conn, principal.user.id)
-        if user is None:
-            raise InvalidToken()
-        if not await self._hasher.verify(password, user.password_hash, f"user {user.id}"):
-            raise WrongPassword()
+            if user is None:
+                raise InvalidToken()
+            throttle_keys = self._throttle.keys(user.email, client or ClientInfo())
+            await self._throttle.check(conn, throttle_keys)
+        if await self._hasher.verify(password, user.password_hash, f"user {user.id}"):
+            return
+        async with self._engine.begin() as conn:
+            now = self._clock()
+            await self._throttle.record_failure(conn, throttle_keys, now)
+            await audit.record(
+                conn,
+                EventKind.LOGIN_FAILED,
+                now,
+                user.id,
+                [principal.session_id],
+                reason="invalid_credentials",
+                client=client,
+            )
+        raise WrongPassword()

@@ -20,6 +20,7 @@ from service.flows.login import Login
 from service.flows.logout import Logout
 from service.flows.refresh import Refresh
 from service.flows.sessions import Sessions
+from service.flows.throttle import KEY_PURPOSE as THROTTLE_KEY_PURPOSE
 from service.flows.throttle import LoginThrottle
 
 
@@ -46,9 +47,10 @@ def build_flows(
     issuer = TokenIssuer(settings, access_tokens)
     sessions = Sessions(engine, settings, clock)
     trail = AuditTrail(engine)
+    throttle = LoginThrottle(settings, clock, access_tokens.derive_secret(THROTTLE_KEY_PURPOSE))
     return Flows(
-        accounts=Accounts(engine, hasher, clock),
-        login=Login(engine, hasher, issuer, LoginThrottle(settings, clock), clock, observer),
+        accounts=Accounts(engine, hasher, throttle, clock),
+        login=Login(engine, hasher, issuer, throttle, clock, observer),
         refresh=Refresh(engine, settings, issuer, clock, observer),
         authenticator=Authenticator(engine, access_tokens, issuer, clock),
         logout=Logout(engine, issuer, clock),

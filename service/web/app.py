@@ -24,7 +24,7 @@ from service.flows.pruning import Pruner, run_periodically
 from service.flows.wiring import build_flows
 from service.ops.logs import LogObserver
 from service.ops.migrate import head_revision
-from service.web import admin, events, protocol
+from service.web import admin, bodies, events, protocol
 from service.web.appkeys import (
     ENGINE,
     FLOWS,
@@ -67,11 +67,15 @@ def create_app(
         observers.append(metrics)
         middlewares.append(metrics_middleware(metrics))
     middlewares.append(error_middleware)
+    middlewares.append(bodies.body_middleware(settings.http.request_read_timeout))
     # handler_args here, not in run_app (aiohttp 3.14's run_app has no such parameter: passed there
     # it made aiohttp drop every server option, access_log=None included, with a warning).
     app = web.Application(
-        middlewares=middlewares, client_max_size=MAX_BODY_BYTES, handler_args=handler_args()
+        middlewares=middlewares,
+        client_max_size=MAX_BODY_BYTES,
+        handler_args=handler_args(settings.http.request_read_timeout),
     )
+    app.on_response_prepare.append(protocol.anonymous_server)
     app[SETTINGS] = settings
     app[KEYS] = keys
     app[HEAD_REVISION] = head_revision() or ""
@@ -80,8 +84,10 @@ def create_app(
     app.add_routes(events.routes)
     app.add_subapp(admin.PREFIX, admin.admin_app(MAX_BODY_BYTES))
     if metrics is not None:
-        # Off unless enabled: then /metrics is an unknown route (404 not_found) like any other.
         app.add_routes([metrics_route(metrics)])
+    else:
+        # Off: GET /metrics is 404 not_found, and other methods 405 as on any documented path.
+        app.add_routes([web.get("/metrics", _metrics_off)])
     bcrypt_timer: DurationCallback | None = None if metrics is None else metrics.observe_bcrypt
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -138,10 +144,20 @@ def _lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BCRYPT_NICENESS)
 
 
-def handler_args() -> dict[str, int]:
-    """Limits for aiohttp's HTTP parser (the Application's handler_args)."""
+async def _metrics_off(request: web.Request) -> web.Response:
+    raise web.HTTPNotFound()
+
+
+def handler_args(read_timeout: float) -> dict[str, float]:
+    """Limits for aiohttp's HTTP parser (the Application's handler_args).
+
+    `read_timeout` (AUTH_REQUEST_READ_TIMEOUT) is aiohttp's keep-alive timeout: it closes a
+    connection whose next request's headers are not complete that long after the connection
+    opened or the previous answer went out, however slowly bytes trickle in (the body has its
+    own deadline, service/web/bodies.py). An idle kept-alive connection ends after it too."""
     return {
         "max_line_size": MAX_HEADER_BYTES,
         "max_field_size": MAX_HEADER_BYTES,
         "max_headers": MAX_HEADERS,
+        "keepalive_timeout": read_timeout,
     }

@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 _STATUS = {
     errors.InvalidRequest: 400,
+    errors.UnsupportedMediaType: 415,
+    errors.RequestTimeout: 408,
     errors.ValidationFailed: 422,
     errors.EmailTaken: 409,
     errors.WrongPassword: 403,
@@ -78,7 +80,10 @@ def auth_error_response(error: errors.AuthError) -> web.Response:
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, errors.ValidationFailed):
         extra["fields"] = error.fields
-    return error_response(_status_of(error), error.code, error.message, headers, **extra)
+    response = error_response(_status_of(error), error.code, error.message, headers, **extra)
+    if isinstance(error, errors.RequestTimeout):
+        response.force_close()  # the rest of the late body would be read as the next request
+    return response
 
 
 def _http_error_response(exc: web.HTTPException) -> web.Response:

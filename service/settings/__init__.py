@@ -1,0 +1,1 @@
+"""Configuration sections: one frozen dataclass and its parser per feature."""
