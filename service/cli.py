@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import logging
 import sys
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from functools import partial
@@ -26,7 +27,7 @@ from service.config import (
 from service.db.engine import async_url, create_engine
 from service.domain.keys import generate_private_key_pem, load_key_set
 from service.flows.pruning import PruneCounts, Pruner
-from service.ops import importer
+from service.ops import email_collisions, importer
 from service.ops.logs import configure_logging
 from service.ops.metrics_workers import multiprocess_directory, worker_exited
 from service.ops.migrate import current_revision, head_revision, upgrade
@@ -178,6 +179,10 @@ def serve(settings: Settings, workers: int = 1) -> None:
 def migrate(settings: Settings, sql_only: bool) -> None:
     with database(settings) as (url, _), reaching_database(url):
         upgrade(url, sql_only=sql_only)
+        if not sql_only:
+            # Look-alike accounts the canonical email rule found: listed until resolved.
+            for line in email_collisions.report(url):
+                print(line)
     if not sql_only:
         logger.info("the database is at the newest schema (%s)", head_revision())
 
@@ -267,6 +272,17 @@ def parser() -> argparse.ArgumentParser:
     import_parser.add_argument(
         "--dry-run", action="store_true", help="validate and count, write nothing"
     )
+    collisions = commands.add_parser(
+        "email-collisions",
+        help="list accounts whose emails were one canonical address before the rule "
+        "(reads DATABASE_URL), or resolve one group",
+    )
+    collisions.add_argument(
+        "--keep",
+        type=uuid.UUID,
+        metavar="USER_ID",
+        help="give this account its canonical email and every look-alike of it",
+    )
     keys_parser = commands.add_parser("keys", help="manage signing keys")
     keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
     generate = keys_commands.add_parser("generate", help="write a new private key (PEM)")
@@ -294,6 +310,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return import_users(settings, args.file, args.format, args.dry_run)
         elif args.command == "prune":
             prune(settings)
+        elif args.command == "email-collisions":
+            with database(settings) as (url, _), reaching_database(url):
+                try:
+                    email_collisions.run(url, args.keep, print)
+                except email_collisions.ResolveError as exc:
+                    raise CommandError(str(exc), EXIT_REJECTED) from None
     except ConfigError as exc:
         print(f"rotor: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
