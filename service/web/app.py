@@ -45,6 +45,7 @@ BCRYPT_NICENESS = 10
 MAX_HEADER_BYTES = 16 * 1024
 # 16 KiB of headers may be many short ones; the shortest header line ("a:" CRLF) is 4 bytes.
 MAX_HEADERS = MAX_HEADER_BYTES // 4
+LINGER_SECONDS = 2.0
 
 
 def create_app(
@@ -154,10 +155,14 @@ def handler_args(read_timeout: float) -> dict[str, float]:
     `read_timeout` (AUTH_REQUEST_READ_TIMEOUT) is aiohttp's keep-alive timeout: it closes a
     connection whose next request's headers are not complete that long after the connection
     opened or the previous answer went out, however slowly bytes trickle in (the body has its
-    own deadline, service/web/bodies.py). An idle kept-alive connection ends after it too."""
+    own deadline, service/web/bodies.py). An idle kept-alive connection ends after it too.
+    After an answer to a request whose body was not read to its end (too large, too slow),
+    aiohttp reads and drops what still comes for `lingering_time` before closing, so that the
+    client sees the answer rather than a reset: at most LINGER_SECONDS, not its default 10 s."""
     return {
         "max_line_size": MAX_HEADER_BYTES,
         "max_field_size": MAX_HEADER_BYTES,
         "max_headers": MAX_HEADERS,
         "keepalive_timeout": read_timeout,
+        "lingering_time": min(LINGER_SECONDS, read_timeout),
     }
