@@ -22,7 +22,7 @@ from service.config import (
     ConfigError,
     Settings,
     load_settings,
-    testing_lifetimes,
+    short_lifetimes,
 )
 from service.db.engine import async_url, create_engine
 from service.domain.keys import generate_private_key_pem, load_key_set
@@ -143,7 +143,7 @@ def ready_schema(url: str, embedded: bool) -> None:
 
 def serve(settings: Settings, workers: int = 1) -> None:
     keys = load_key_set(settings)
-    for name in testing_lifetimes(settings):
+    for name in short_lifetimes(settings):
         logger.warning("%s is under a minute: a value for testing expiry, not for production", name)
     with database(settings) as (url, embedded):
         ready_schema(url, embedded)

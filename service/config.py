@@ -237,7 +237,7 @@ _LIFETIMES = {
 }
 
 
-def testing_lifetimes(settings: Settings) -> list[str]:
+def short_lifetimes(settings: Settings) -> list[str]:
     """The lifetime variables set below a minute: `rotor serve` warns about each."""
     return [
         name
