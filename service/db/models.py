@@ -120,7 +120,8 @@ login_failure = Table(
     "login_failure",
     metadata,
     # One row per (kind, key, window start): a counter shared by every server process.
-    Column("kind", Text, primary_key=True),  # "account" or "ip"
+    # "account" (key: an HMAC of the canonical email), "ip" or "register_ip" (key: the network).
+    Column("kind", Text, primary_key=True),
     Column("key", Text, primary_key=True),
     _timestamp("window_start"),
     Column("failures", Integer, nullable=False),
