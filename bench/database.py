@@ -154,17 +154,19 @@ class Seeds:
             if self.users == 0:
                 slow_hash = hash_password_sync(PASSWORD, 12)
                 await conn.execute(
-                    """INSERT INTO "user" (id, email, password_hash, created_at, updated_at)
-                    SELECT md5('bench-slow-' || i)::uuid, 'slow' || i || '@bench.example', $1,
-                        now(), now()
+                    """INSERT INTO "user"
+                        (id, email, email_canonical, password_hash, created_at, updated_at)
+                    SELECT md5('bench-slow-' || i)::uuid, 'slow' || i || '@bench.example',
+                        'slow' || i || '@bench.example', $1, now(), now()
                     FROM generate_series(1, $2::int) AS i""",
                     slow_hash,
                     SLOW_USERS,
                 )
             await conn.execute(
-                """INSERT INTO "user" (id, email, password_hash, created_at, updated_at)
-                SELECT md5('bench-user-' || i)::uuid, 'user' || i || '@bench.example', $1,
-                    now(), now()
+                """INSERT INTO "user"
+                    (id, email, email_canonical, password_hash, created_at, updated_at)
+                SELECT md5('bench-user-' || i)::uuid, 'user' || i || '@bench.example',
+                    'user' || i || '@bench.example', $1, now(), now()
                 FROM generate_series($2::int, $3::int) AS i""",
                 hash_password_sync(PASSWORD, 10),
                 self.users + 1,

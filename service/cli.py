@@ -15,12 +15,12 @@ from pathlib import Path
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from service.cli_parser import parser
-from service.config import ConfigError, Settings, load_settings
+from service.config import ConfigError, Settings, load_settings, short_lifetimes
 from service.db.engine import create_command_engine, create_engine
 from service.db.url import parse_database_url
 from service.domain.keys import generate_private_key_pem, load_key_set
 from service.flows.pruning import PruneCounts, Pruner
-from service.ops import importer, outbox_command, staff_command
+from service.ops import email_collisions, importer, outbox_command, staff_command
 from service.ops.logs import configure_logging
 from service.ops.metrics_workers import multiprocess_directory, worker_exited
 from service.ops.migrate import current_revision, head_revision, upgrade
@@ -136,6 +136,8 @@ def ready_schema(url: str, embedded: bool) -> None:
 
 def serve(settings: Settings, workers: int = 1) -> None:
     keys = load_key_set(settings)
+    for name in short_lifetimes(settings):
+        logger.warning("%s is under a minute: a value for testing expiry, not for production", name)
     with database(settings) as (url, embedded):
         ready_schema(url, embedded)
         # Once the start can no longer fail: a refused start stays one line.
@@ -150,7 +152,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
                 # aiohttp waits this long for in-flight handlers, then as long again (having only
                 # cancelled their body reads) before it cancels them: half, to keep the total.
                 shutdown_timeout=SHUTDOWN_TIMEOUT / 2,
-                handler_args=handler_args(),
+                handler_args=handler_args(settings.http.request_read_timeout),
                 reuse_port=workers > 1,
             )
 
@@ -173,6 +175,10 @@ def serve(settings: Settings, workers: int = 1) -> None:
 def migrate(settings: Settings, sql_only: bool) -> None:
     with database(settings) as (url, _), reaching_database(url):
         upgrade(url, sql_only=sql_only)
+        if not sql_only:
+            # Look-alike accounts the canonical email rule found: listed until resolved.
+            for line in email_collisions.report(url):
+                print(line)
     if not sql_only:
         logger.info("the database is at the newest schema (%s)", head_revision())
 
@@ -262,6 +268,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             with database(settings) as (url, embedded), reaching_database(url):
                 ready_schema(url, embedded)
                 return staff_command.run(args, settings, url)
+        elif args.command == "email-collisions":
+            with database(settings) as (url, _), reaching_database(url):
+                try:
+                    email_collisions.run(url, args.keep, print)
+                except email_collisions.ResolveError as exc:
+                    raise CommandError(str(exc), EXIT_REJECTED) from None
     except ConfigError as exc:
         print(f"rotor: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

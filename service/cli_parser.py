@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+import uuid
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -202,6 +203,25 @@ def _add_outbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
 
 
+def _add_email_collisions(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    collisions = _command(
+        commands,
+        "email-collisions",
+        "list accounts whose emails were one canonical address before the rule, or resolve one",
+        "List the groups of accounts whose addresses have one canonical form (trimmed, NFKC, "
+        "case-folded, trailing dot dropped) but were registered before Rotor compared emails that "
+        "way; each stays reachable by its exact address until resolved. --keep gives one account "
+        "the canonical address. " + _EMBEDDED,
+        "environment variables read: DATABASE_URL.",
+    )
+    collisions.add_argument(
+        "--keep",
+        type=uuid.UUID,
+        metavar="USER_ID",
+        help="give this account its canonical email and every look-alike of it",
+    )
+
+
 def _add_keys(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     keys = _command(
         commands,
@@ -244,5 +264,6 @@ def parser() -> argparse.ArgumentParser:
     _add_import(commands)
     _add_keys(commands)
     _add_outbox(commands)
+    _add_email_collisions(commands)
     staff_command.add_parser(commands)
     return root

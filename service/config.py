@@ -21,6 +21,7 @@ from service.settings.oauth import OAuthSettings, load_oauth_settings
 if TYPE_CHECKING:
     from service.settings.mail import MailSettings
 
+from service.settings.http import HttpSettings, load_http_settings
 from service.settings.oidc import OidcSettings, parse_oidc
 
 T = TypeVar("T")
@@ -79,6 +80,7 @@ class Settings:
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
     mail: MailSettings = field(default_factory=lambda: _default_mail())
     oidc: OidcSettings = field(default_factory=OidcSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
 
 
 def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -192,9 +194,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     take("jwt_public_key_files", "AUTH_JWT_PUBLIC_KEY_FILES", _readable_files)
     take("issuer", "AUTH_ISSUER", _non_empty)
     take("audience", "AUTH_AUDIENCE", _non_empty)
+    # Every lifetime from 1 s up: an app team watches its client handle expiry within a minute.
     take("access_ttl", "AUTH_ACCESS_TTL", _integer(1, 86_400))
-    take("session_idle_ttl", "AUTH_SESSION_IDLE_TTL", _integer(60))
-    take("session_max_ttl", "AUTH_SESSION_MAX_TTL", _integer(60))
+    take("session_idle_ttl", "AUTH_SESSION_IDLE_TTL", _integer(1))
+    take("session_max_ttl", "AUTH_SESSION_MAX_TTL", _integer(1))
     take("reuse_grace", "AUTH_REUSE_GRACE", _integer(0, 300))
     take("bcrypt_rounds", "AUTH_BCRYPT_ROUNDS", _integer(4, 31))
     take("login_max_failures", "AUTH_LOGIN_MAX_FAILURES", _integer(1))
@@ -215,6 +218,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     values["oauth"] = load_oauth_settings(env)
     values["oidc"] = parse_oidc(env)
     from service.settings.mail import load_mail_settings  # see _default_mail
+
+    values["http"] = load_http_settings(env)
 
     values["mail"] = load_mail_settings(env)
 
@@ -242,6 +247,24 @@ def _hmac_key_string(raw: str) -> str:
     return raw
 
 
+# Below this, a lifetime is for watching a client handle expiry, not for production.
+TESTING_LIFETIME = 60
+_LIFETIMES = {
+    "AUTH_ACCESS_TTL": "access_ttl",
+    "AUTH_SESSION_IDLE_TTL": "session_idle_ttl",
+    "AUTH_SESSION_MAX_TTL": "session_max_ttl",
+}
+
+
+def short_lifetimes(settings: Settings) -> list[str]:
+    """The lifetime variables set below a minute: `rotor serve` warns about each."""
+    return [
+        name
+        for name, attribute in _LIFETIMES.items()
+        if getattr(settings, attribute) < TESTING_LIFETIME
+    ]
+
+
 def _as_dict(settings: Settings) -> dict[str, object]:
     return {name: getattr(settings, name) for name in Settings.__dataclass_fields__}
 
@@ -262,25 +285,37 @@ def _check_consistency(settings: Settings) -> None:
 
 
 class _ReadRecorder(Mapping[str, str]):
-    """An empty environment that notes every name looked up in it."""
+    """An environment that notes every name looked up in it; it holds only `preset`."""
 
-    def __init__(self) -> None:
+    def __init__(self, preset: Mapping[str, str]) -> None:
         self.names: list[str] = []
+        self._preset = dict(preset)
 
     def __getitem__(self, name: str) -> str:
         self.names.append(name)
-        raise KeyError(name)
+        return self._preset[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(())
+        return iter(self._preset)
 
     def __len__(self) -> int:
-        return 0
+        return len(self._preset)
+
+
+# One identity provider named, so that its per-provider variables are read too; they are
+# reported with the placeholder the documentation uses.
+_EXAMPLE_PROVIDER = "EXAMPLE"
+_PRESET = {
+    "AUTH_OIDC_PROVIDERS": _EXAMPLE_PROVIDER.lower(),
+    f"AUTH_OIDC_{_EXAMPLE_PROVIDER}_CLIENT_IDS": "client",
+    f"AUTH_OIDC_{_EXAMPLE_PROVIDER}_ISSUER": "https://issuer.example",
+}
 
 
 def variables() -> tuple[str, ...]:
     """Every environment variable `load_settings` reads, in the order it reads them (for help
     texts and the documentation's check, so neither keeps a list of its own)."""
-    recorder = _ReadRecorder()
+    recorder = _ReadRecorder(_PRESET)
     load_settings(recorder)
-    return tuple(dict.fromkeys(recorder.names))
+    placeholder = f"_{_EXAMPLE_PROVIDER}_"
+    return tuple(dict.fromkeys(name.replace(placeholder, "_<NAME>_") for name in recorder.names))

@@ -8,6 +8,8 @@ every test that uses the app, so tests never see each other's rows.
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -27,6 +30,7 @@ from tests_support import TEST_SECRET
 
 from service.config import Settings
 from service.domain.keys import KeySet, hmac_key_set
+from service.ops.logs import JsonFormatter
 from service.ops.migrate import upgrade
 from service.web.app import create_app
 
@@ -198,3 +202,24 @@ def smtp_sink() -> Iterator[SmtpSink]:
     sink.start()
     yield sink
     sink.stop()
+
+
+Lines = Callable[[], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Lines]:
+    """Everything logged during the test, as the server formats it for a non-terminal (the
+    attack replays of tests/security read what a request logged)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield lambda: [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)

@@ -19,8 +19,8 @@ async def insert_session(
     if user_id is None:
         user_id = uuid.uuid4()
         await db.execute(
-            'INSERT INTO "user" (id, email, password_hash, created_at, updated_at) '
-            "VALUES ($1, $2, 'x', $3, $3)",
+            'INSERT INTO "user" (id, email, email_canonical, password_hash, created_at, updated_at)'
+            " VALUES ($1, $2, lower($2), 'x', $3, $3)",
             user_id,
             f"{user_id}@example.com",
             now,

@@ -12,7 +12,8 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.db.models import id_token_use, identity, user
+from service.db import users
+from service.db.models import id_token_use, identity
 
 
 class IdentityRow(NamedTuple):
@@ -111,20 +112,7 @@ async def insert_passwordless_user(
     conn: AsyncConnection, user_id: uuid.UUID, email: str, now: datetime
 ) -> bool:
     """A verified account with no password; False when the address is taken."""
-    statement = (
-        pg_insert(user)
-        .values(
-            id=user_id,
-            email=email,
-            password_hash=None,
-            created_at=now,
-            updated_at=now,
-            email_verified_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(user.c.id)
-    )
-    return (await conn.execute(statement)).first() is not None
+    return await users.insert_user(conn, user_id, email, None, now, email_verified_at=now)
 
 
 async def insert_imported_identities(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -47,8 +48,24 @@ user = Table(
     _timestamp("disabled_at", nullable=True),
     # When the user proved control of the address (a code, a reset, an identity provider).
     _timestamp("email_verified_at", nullable=True),
-    # Emails are compared case-insensitively: one account per lower(email).
+    # The address in its canonical form (service/domain/emails.py): one account per form...
+    Column("email_canonical", Text, nullable=False),
+    # ...except for accounts that already collided when the rule came (migration 0007): each is
+    # out of the unique index, found by its exact address, until an operator resolves the group.
+    Column("email_collision", Boolean, nullable=False, server_default=text("false")),
+    # The rule before the canonical form: kept, so no two accounts ever share lower(email).
     Index("uq_user_email_lower", func.lower(text("email")), unique=True),
+    Index(
+        "uq_user_email_canonical",
+        "email_canonical",
+        unique=True,
+        postgresql_where=text("NOT email_collision"),
+    ),
+    Index(
+        "ix_user_email_canonical_collision",
+        "email_canonical",
+        postgresql_where=text("email_collision"),
+    ),
     # The support console's search by email prefix: text_pattern_ops compares byte-wise, so a
     # prefix range scan works whatever the database's collation.
     Index(
@@ -113,7 +130,8 @@ login_failure = Table(
     "login_failure",
     metadata,
     # One row per (kind, key, window start): a counter shared by every server process.
-    Column("kind", Text, primary_key=True),  # "account" or "ip"
+    # "account" (key: an HMAC of the canonical email), "ip" or "register_ip" (key: the network).
+    Column("kind", Text, primary_key=True),
     Column("key", Text, primary_key=True),
     _timestamp("window_start"),
     Column("failures", Integer, nullable=False),

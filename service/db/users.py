@@ -10,26 +10,42 @@ import uuid
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import CompoundSelect, Row, delete, func, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db.models import user
+from service.domain.emails import lenient_canonical
 
 
 async def insert_user(
-    conn: AsyncConnection, user_id: uuid.UUID, email: str, password_hash: str, now: datetime
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    email: str,
+    password_hash: str | None,
+    now: datetime,
+    *,
+    email_verified_at: datetime | None = None,
 ) -> bool:
-    """Insert a user; False (and nothing written) when the email is taken."""
-    statement = (
-        pg_insert(user)
-        .values(
-            id=user_id, email=email, password_hash=password_hash, created_at=now, updated_at=now
-        )
-        .on_conflict_do_nothing()
-        .returning(user.c.id)
+    """Insert a user; False (and nothing written) when the email is taken: its canonical form
+    (service/domain/emails.py) belongs to an account, or to a group of look-alikes that predate
+    the rule (those are outside the unique index, hence the NOT EXISTS)."""
+    statement = text(
+        'INSERT INTO "user" (id, email, email_canonical, password_hash, created_at, updated_at,'
+        " email_verified_at)"
+        " SELECT :id, :email, :canonical, :hash, :now, :now, :verified"
+        ' WHERE NOT EXISTS (SELECT 1 FROM "user" WHERE email_canonical = :canonical'
+        " AND email_collision)"
+        " ON CONFLICT DO NOTHING RETURNING id"
     )
-    return (await conn.execute(statement)).first() is not None
+    arguments = {
+        "id": user_id,
+        "email": email,
+        "canonical": lenient_canonical(email),
+        "hash": password_hash,
+        "now": now,
+        "verified": email_verified_at,
+    }
+    return (await conn.execute(statement, arguments)).first() is not None
 
 
 class UserRow(NamedTuple):
@@ -52,11 +68,22 @@ def _user_row(found: Row[Any] | None) -> UserRow | None:
     return None if found is None else UserRow(**found._mapping)
 
 
+def _by_email(email: str) -> CompoundSelect[Any]:
+    """The account of `email`'s canonical form. An account of a look-alike group from before
+    the rule is found by its exact address (lower() in PostgreSQL on both sides, as its old
+    unique index compares), and wins over the group's resolved owner for that address."""
+    form = lenient_canonical(email)
+    colliding = select(*_COLUMNS).where(
+        user.c.email_canonical == form,
+        user.c.email_collision,
+        func.lower(user.c.email) == func.lower(email),
+    )
+    owner = select(*_COLUMNS).where(user.c.email_canonical == form, ~user.c.email_collision)
+    return union_all(colliding, owner).limit(1)
+
+
 async def find_user_by_email(conn: AsyncConnection, email: str) -> UserRow | None:
-    # lower() on both sides, in PostgreSQL: the unique index is on lower(email), and Python's
-    # str.lower() differs from it for some letters (U+0130 becomes two code points in Python).
-    statement = select(*_COLUMNS).where(func.lower(user.c.email) == func.lower(email))
-    return _user_row((await conn.execute(statement)).first())
+    return _user_row((await conn.execute(_by_email(email))).first())
 
 
 async def find_user(conn: AsyncConnection, user_id: uuid.UUID) -> UserRow | None:
@@ -97,7 +124,9 @@ async def delete_user(conn: AsyncConnection, user_id: uuid.UUID) -> None:
 
 async def lock_user_by_email(conn: AsyncConnection, email: str) -> UserRow | None:
     """The user of `email` (compared as find_user_by_email does), locked."""
+    # FOR UPDATE cannot lock a UNION: lock the row it names.
+    found = _by_email(email).subquery()
     statement = (
-        select(*_COLUMNS).where(func.lower(user.c.email) == func.lower(email)).with_for_update()
+        select(*_COLUMNS).where(user.c.id == select(found.c.id).scalar_subquery()).with_for_update()
     )
     return _user_row((await conn.execute(statement)).first())

@@ -23,6 +23,21 @@ class InvalidRequest(AuthError):
     message = "The request body must be a JSON object."
 
 
+class UnsupportedMediaType(AuthError):
+    """A /v1/* body that is not declared as JSON: a cross-site form or text/plain POST (which a
+    browser sends without a CORS preflight) must not log in, register or refresh."""
+
+    code = "unsupported_media_type"
+    message = "The request body must be sent with Content-Type: application/json."
+
+
+class RequestTimeout(AuthError):
+    """The request body did not arrive within AUTH_REQUEST_READ_TIMEOUT seconds."""
+
+    code = "request_timeout"
+    message = "The request body did not arrive in time."
+
+
 class ValidationFailed(AuthError):
     code = "validation_error"
     message = "Some fields are invalid."

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -56,6 +57,19 @@ class KeySet:
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         return {"keys": [key.jwk for key in self.verification if key.jwk is not None]}
+
+    def derive_secret(self, purpose: str) -> bytes:
+        """A server secret for `purpose`, derived from the signing key (the one secret every
+        process of a deployment already shares): HMAC-SHA256(key material, purpose). Nothing
+        derived can be turned back into the key. Rotating the signing key changes it."""
+        material = self.signing.private
+        if not isinstance(material, bytes):
+            material = material.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        return hmac.digest(material, b"rotor-derived:" + purpose.encode(), "sha256")
 
 
 def _b64url(raw: bytes) -> str:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import secrets
 import time
+import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -33,15 +34,36 @@ SCHEME = ROTOR
 logger = logging.getLogger("rotor.passwords")
 
 
+def normalized(password: str) -> str:
+    """The form a password is hashed in: Unicode NFC, so the same password typed on keyboards
+    that compose accents differently (precomposed or combining) is one password."""
+    return unicodedata.normalize("NFC", password)
+
+
 def hash_password_sync(password: str, rounds: int) -> str:
-    prehashed = hash_schemes.rotor_prehash(password.encode("utf-8"))
+    prehashed = hash_schemes.rotor_prehash(normalized(password).encode("utf-8"))
     hashed = bcrypt.hashpw(prehashed, bcrypt.gensalt(rounds)).decode("ascii")
     return f"{SCHEME}${hashed}"
 
 
 def verify_password_sync(password: str, stored: str, owner: str = "an account") -> bool:
-    """Whether `password` matches `stored`, of any known scheme. An unknown or malformed stored
-    hash fails closed and is logged, naming only `owner` (never the hash or the password)."""
+    """Whether `password` matches `stored`, of any known scheme: its NFC form, or as typed for
+    a hash made before passwords were normalised (see `matched_form`)."""
+    return matched_form(password, stored, owner) is not None
+
+
+def matched_form(password: str, stored: str, owner: str = "an account") -> str | None:
+    """Which form of `password` matches `stored`: "nfc", "raw" (as typed, not NFC: a hash from
+    before normalisation, to be replaced) or None. An unknown or malformed stored hash fails
+    closed and is logged, naming only `owner` (never the hash or the password)."""
+    if _matches(normalized(password), stored, owner):
+        return "nfc"
+    if normalized(password) != password and _matches(password, stored, owner):
+        return "raw"
+    return None
+
+
+def _matches(password: str, stored: str, owner: str) -> bool:
     scheme, hashed = hash_schemes.split(stored)
     if scheme is None:
         logger.error("the password hash of %s has an unknown scheme: it cannot log in", owner)
@@ -115,14 +137,20 @@ class PasswordHasher:
         return cost is None or cost < self.rounds
 
     async def verify(self, password: str, stored: str, owner: str = "an account") -> bool:
-        verified, seconds = await self._timed(
-            "verify", lambda: verify_password_sync(password, stored, owner)
-        )
+        return await self.verify_form(password, stored, owner) is not None
+
+    async def verify_form(
+        self, password: str, stored: str, owner: str = "an account"
+    ) -> str | None:
+        """`matched_form` on the pool: "raw" means the hash predates NFC and is to be
+        re-hashed now that the password is known."""
+        form, seconds = await self._timed("verify", lambda: matched_form(password, stored, owner))
+        verified = form is not None
         if is_current(stored, self.rounds):
             self._current_seconds = seconds
         elif not verified:
             await self._pad_failure(password, seconds)
-        return verified
+        return form
 
     async def _pad_failure(self, password: str, elapsed: float) -> None:
         """A wrong password against a cheaper imported hash must not answer sooner than one for

@@ -51,7 +51,7 @@ class RefreshToken:
     @classmethod
     def parse(cls, raw: str) -> RefreshToken | None:
         """The token in `raw`, or None when it is not of the format (never raises)."""
-        match = _REFRESH_TOKEN.match(raw)
+        match = _REFRESH_TOKEN.fullmatch(raw)  # not match(): "$" also matches before a "\n"
         if match is None:
             return None
         secret = _b64url_decode(match.group(2))
@@ -78,6 +78,41 @@ class RefreshToken:
         return f"RefreshToken(id={self.id})"
 
 
+# The order of P-256's group. An ECDSA signature (r, s) verifies as (r, n - s) too, so one token
+# would have two valid strings; only the low half of s is accepted (the BIP-62/libsecp256k1 rule),
+# and Rotor's own signatures are normalised to it.
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_P256_HALF_ORDER = _P256_ORDER // 2
+_P256_SIZE = 32
+
+
+def _signature_parts(token: str) -> tuple[str, int, int] | None:
+    signing_input, _, signature = token.rpartition(".")
+    try:
+        raw = _b64url_decode(signature)
+    except ValueError:
+        return None
+    if len(raw) != 2 * _P256_SIZE:
+        return None
+    return signing_input, int.from_bytes(raw[:_P256_SIZE]), int.from_bytes(raw[_P256_SIZE:])
+
+
+def _is_low_s(token: str) -> bool:
+    parts = _signature_parts(token)
+    return parts is not None and 0 < parts[2] <= _P256_HALF_ORDER
+
+
+def low_s(token: str) -> str:
+    """The same ES256 token with its signature's s in the low half (an equally valid
+    signature of the same content)."""
+    parts = _signature_parts(token)
+    if parts is None or parts[2] <= _P256_HALF_ORDER:
+        return token
+    signing_input, r, s = parts
+    raw = r.to_bytes(_P256_SIZE) + (_P256_ORDER - s).to_bytes(_P256_SIZE)
+    return f"{signing_input}.{_b64url(raw)}"
+
+
 @dataclass(frozen=True, slots=True)
 class AccessClaims:
     user_id: uuid.UUID
@@ -95,6 +130,10 @@ class AccessTokens:
         self._issuer = issuer
         self._audience = audience
 
+    def derive_secret(self, purpose: str) -> bytes:
+        """See KeySet.derive_secret."""
+        return self._keys.derive_secret(purpose)
+
     def issue(
         self, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime, expires_at: datetime
     ) -> str:
@@ -109,7 +148,8 @@ class AccessTokens:
             "jti": _b64url(secrets.token_bytes(16)),
         }
         headers = {"typ": ACCESS_TOKEN_TYPE, "kid": key.kid}
-        return jwt.encode(claims, key.private, algorithm=key.alg, headers=headers)
+        token = jwt.encode(claims, key.private, algorithm=key.alg, headers=headers)
+        return low_s(token) if key.alg == "ES256" else token
 
     def _decode(self, token: str, key: Key) -> dict[str, Any]:
         """Signature (with `key`, only its algorithm), issuer, audience and required claims."""
@@ -152,6 +192,8 @@ class AccessTokens:
                 decoded = self._decode(token, found)
             if header.get("typ") != ACCESS_TOKEN_TYPE:
                 raise InvalidToken()
+            if header.get("alg") == "ES256" and not _is_low_s(token):
+                raise InvalidToken()
             claims = decoded["payload"]
             expires_at = claims["exp"]
             issued_at = claims["iat"]
@@ -161,6 +203,14 @@ class AccessTokens:
             if (
                 expires_at + MAX_CLOCK_LEEWAY <= timestamp
                 or issued_at - MAX_CLOCK_LEEWAY > timestamp
+            ):
+                raise InvalidToken()
+            # Not before: optional (Rotor issues none), but honoured when present.
+            not_before = claims.get("nbf")
+            if not_before is not None and (
+                not isinstance(not_before, int | float)
+                or isinstance(not_before, bool)
+                or not_before - MAX_CLOCK_LEEWAY > timestamp
             ):
                 raise InvalidToken()
             return AccessClaims(

@@ -70,13 +70,14 @@ class Login:
                 raise
             user = await users.find_user_by_email(conn, email)
         # The connection is back in the pool before bcrypt runs.
+        form = None
         # An account with no password (made by an identity provider) gets the same work and
         # answer as an unknown email, until a password reset sets one.
         if user is None or user.password_hash is None:
             await self._hasher.verify_nothing(password)
-            verified = False
         else:
-            verified = await self._hasher.verify(password, user.password_hash, f"user {user.id}")
+            form = await self._hasher.verify_form(password, user.password_hash, f"user {user.id}")
+        verified = form is not None
         now = self._clock()
         user_id = None if user is None else user.id
         if not verified or user is None:
@@ -117,10 +118,13 @@ class Login:
                 )
             self._observer.on_login("unverified", user.id)
             raise EmailNotVerified()
-        # An imported hash, or one of a lower cost, is replaced now that the password is known;
-        # bcrypt runs before the transaction so that no row lock waits on it.
+        # An imported hash, one of a lower cost, or one of the password as typed rather than its
+        # NFC form (made before the rule) is replaced now that the password is known; bcrypt
+        # runs before the transaction so that no row lock waits on it.
         upgraded = None
-        if user.password_hash is not None and self._hasher.needs_rehash(user.password_hash):
+        if user.password_hash is not None and (
+            form == "raw" or self._hasher.needs_rehash(user.password_hash)
+        ):
             upgraded = await self._hasher.hash(password)
         async with self._engine.begin() as conn:
             # Locking the user serializes its logins, so the session cap holds under races.

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.config import Settings
-from service.db import recovery, throttle, users
+from service.db import recovery, users
 from service.domain.clock import Clock
 from service.domain.codes import Purpose
 from service.domain.errors import InvalidCode, RateLimited
@@ -24,8 +24,8 @@ from service.domain.passwords import PasswordHasher
 from service.domain.views import ClientInfo, UserView
 from service.flows import audit
 from service.flows.codes import Codes, Messages
+from service.flows.throttle import IP_LIMIT_FACTOR, LoginThrottle, ip_key
 
-IP_LIMIT_FACTOR = 10
 ADDRESS_COUNTER = "code_address"
 IP_COUNTER = "code_ip"
 RESET_REASON = "password_reset"
@@ -39,9 +39,13 @@ class Recovery:
         hasher: PasswordHasher,
         codes: Codes,
         messages: Messages,
+        throttle: LoginThrottle,
         clock: Clock,
     ) -> None:
         self._engine = engine
+        # Its keys: the send counters are keyed like the login counters (a keyed hash of the
+        # canonical address, the client's network), and a reset forgives the login failures.
+        self._throttle = throttle
         self._settings = settings
         self._hasher = hasher
         self._codes = codes
@@ -77,13 +81,14 @@ class Recovery:
         window = self._settings.login_window
         max_sends = self._settings.mail.code_max_sends
         if client.ip is not None:
-            counted = await recovery.count_send(conn, IP_COUNTER, client.ip, now, window)
+            counted = await recovery.count_send(conn, IP_COUNTER, ip_key(client.ip), now, window)
             if counted.sends > max_sends * IP_LIMIT_FACTOR:
                 window_end = counted.window_start + timedelta(seconds=window)
                 error = RateLimited(max(1, math.ceil((window_end - now).total_seconds())))
                 error.message = "Too many requests; try again later."
                 raise error
-        counted = await recovery.count_send(conn, ADDRESS_COUNTER, email.lower(), now, window)
+        _, address = self._throttle.account_key(email)
+        counted = await recovery.count_send(conn, ADDRESS_COUNTER, address, now, window)
         return counted.sends <= max_sends
 
     async def reset(
@@ -106,7 +111,7 @@ class Recovery:
             if redeemed and found is not None:
                 await users.set_password_hash(conn, found.id, new_hash, now)
                 await recovery.mark_email_verified(conn, found.id, now)
-                await throttle.clear_failures(conn, "account", email.lower())
+                await self._throttle.clear_account(conn, [self._throttle.account_key(email)])
                 await audit.record(
                     conn,
                     EventKind.PASSWORD_CHANGED,

@@ -27,6 +27,7 @@ from service.flows.oauth import OAuthTokens
 from service.flows.recovery import Recovery
 from service.flows.refresh import Refresh
 from service.flows.sessions import Sessions
+from service.flows.throttle import KEY_PURPOSE as THROTTLE_KEY_PURPOSE
 from service.flows.throttle import LoginThrottle
 
 
@@ -62,10 +63,11 @@ def build_flows(
     trail = AuditTrail(engine)
     messages = Messages(renderer, settings.mail)
     codes = Codes(code_key, settings.mail, messages)
-    throttle = LoginThrottle(settings, clock)
+    throttle_secret = access_tokens.derive_secret(THROTTLE_KEY_PURPOSE)
+    throttle = LoginThrottle(settings, clock, throttle_secret)
     require_verified = settings.mail.require_verified_email
     return Flows(
-        accounts=Accounts(engine, hasher, clock, codes, messages),
+        accounts=Accounts(engine, hasher, throttle, clock, codes, messages),
         login=Login(engine, hasher, issuer, throttle, clock, observer, require_verified),
         refresh=Refresh(engine, settings, issuer, clock, observer),
         authenticator=Authenticator(engine, access_tokens, issuer, clock),
@@ -74,10 +76,15 @@ def build_flows(
         trail=trail,
         admin=Admin(engine, sessions, trail, clock, observer),
         console=(
-            StaffSignIn(engine, hasher, LoginThrottle(settings, clock, "console_"), clock),
+            StaffSignIn(
+                engine,
+                hasher,
+                LoginThrottle(settings, clock, throttle_secret, kind_prefix="console_"),
+                clock,
+            ),
             SupportDesk(engine, sessions, clock),
         ),
         oauth=OAuthTokens(engine, issuer, clock),
-        recovery=Recovery(engine, settings, hasher, codes, messages, clock),
+        recovery=Recovery(engine, settings, hasher, codes, messages, throttle, clock),
         identities=Identities(engine, settings.oidc, provider_keys, issuer, clock, observer),
     )

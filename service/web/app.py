@@ -30,7 +30,7 @@ from service.ops.mail import sender_for
 from service.ops.migrate import head_revision
 from service.ops.oidc_keys import ProviderKeys
 from service.ops.outbox import OutboxDelivery
-from service.web import admin, console, events, identities, oauth, protocol, recovery
+from service.web import admin, bodies, console, events, identities, oauth, protocol, recovery
 from service.web.appkeys import (
     ENGINE,
     FLOWS,
@@ -54,6 +54,7 @@ BCRYPT_NICENESS = 10
 MAX_HEADER_BYTES = 16 * 1024
 # 16 KiB of headers may be many short ones; the shortest header line ("a:" CRLF) is 4 bytes.
 MAX_HEADERS = MAX_HEADER_BYTES // 4
+LINGER_SECONDS = 2.0
 
 
 def create_app(
@@ -77,11 +78,15 @@ def create_app(
         middlewares.append(metrics_middleware(metrics))
     middlewares.append(cors_middleware)  # outside error_middleware: errors get CORS headers too
     middlewares.append(error_middleware)
+    middlewares.append(bodies.body_middleware(settings.http.request_read_timeout))
     # handler_args here, not in run_app (aiohttp 3.14's run_app has no such parameter: passed there
     # it made aiohttp drop every server option, access_log=None included, with a warning).
     app = web.Application(
-        middlewares=middlewares, client_max_size=MAX_BODY_BYTES, handler_args=handler_args()
+        middlewares=middlewares,
+        client_max_size=MAX_BODY_BYTES,
+        handler_args=handler_args(settings.http.request_read_timeout),
     )
+    app.on_response_prepare.append(protocol.anonymous_server)
     app[SETTINGS] = settings
     app[KEYS] = keys
     app[HEAD_REVISION] = head_revision() or ""
@@ -94,8 +99,10 @@ def create_app(
     app.add_subapp(console.PREFIX, console.console_app(MAX_BODY_BYTES))
     oauth.install(app, MAX_BODY_BYTES)
     if metrics is not None:
-        # Off unless enabled: then /metrics is an unknown route (404 not_found) like any other.
         app.add_routes([metrics_route(metrics)])
+    else:
+        # Off: GET /metrics is 404 not_found, and other methods 405 as on any documented path.
+        app.add_routes([web.get("/metrics", _metrics_off)])
     bcrypt_timer: DurationCallback | None = None if metrics is None else metrics.observe_bcrypt
     renderer = MessageRenderer(settings.mail)
     renderer.check()  # a broken template override stops start-up, like a bad variable
@@ -184,10 +191,24 @@ def _lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BCRYPT_NICENESS)
 
 
-def handler_args() -> dict[str, int]:
-    """Limits for aiohttp's HTTP parser (the Application's handler_args)."""
+async def _metrics_off(request: web.Request) -> web.Response:
+    raise web.HTTPNotFound()
+
+
+def handler_args(read_timeout: float) -> dict[str, float]:
+    """Limits for aiohttp's HTTP parser (the Application's handler_args).
+
+    `read_timeout` (AUTH_REQUEST_READ_TIMEOUT) is aiohttp's keep-alive timeout: it closes a
+    connection whose next request's headers are not complete that long after the connection
+    opened or the previous answer went out, however slowly bytes trickle in (the body has its
+    own deadline, service/web/bodies.py). An idle kept-alive connection ends after it too.
+    After an answer to a request whose body was not read to its end (too large, too slow),
+    aiohttp reads and drops what still comes for `lingering_time` before closing, so that the
+    client sees the answer rather than a reset: at most LINGER_SECONDS, not its default 10 s."""
     return {
         "max_line_size": MAX_HEADER_BYTES,
         "max_field_size": MAX_HEADER_BYTES,
         "max_headers": MAX_HEADERS,
+        "keepalive_timeout": read_timeout,
+        "lingering_time": min(LINGER_SECONDS, read_timeout),
     }

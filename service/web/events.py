@@ -24,7 +24,9 @@ from service.web.responses import json_response, timestamp
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-MAX_CURSOR = 200
+# Every cursor this service issues: base64url (no padding) of a JSON array that starts with a
+# string, ["<created_at>", "<id>"], at least 91 characters. The OpenAPI document has the same.
+CURSOR_PATTERN = re.compile(r"WyI[A-Za-z0-9_-]{88,197}")
 
 routes = web.RouteTableDef()
 
@@ -38,7 +40,7 @@ def encode_cursor(position: EventPosition) -> str:
 def decode_cursor(cursor: str) -> EventPosition:
     """The position a cursor names; ValidationFailed for anything this service did not issue."""
     invalid = ValidationFailed({"cursor": "is not a valid cursor"})
-    if not cursor or len(cursor) > MAX_CURSOR or not cursor.isascii():
+    if CURSOR_PATTERN.fullmatch(cursor) is None:
         raise invalid
     try:
         data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))

@@ -48,7 +48,7 @@ def _token_response(
 @routes.post("/v1/register")
 async def register(request: web.Request) -> web.Response:
     body = await _body(request, schemas.RegisterBody, required=True)
-    user = await flows(request).accounts.register(body.email, body.password)
+    user = await flows(request).accounts.register(body.email, body.password, client(request))
     return json_response({"user": user_json(user)}, status=201)
 
 

@@ -10,6 +10,7 @@ import time
 import uuid
 
 import asyncpg
+import orjson
 import sqlalchemy.exc
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -17,6 +18,7 @@ from aiohttp.typedefs import Handler
 from service.db import failover
 from service.domain import errors
 from service.domain.console import ConsoleSessionEnded, ConsoleSignInFailed, StaffForbidden
+from service.domain.id_tokens import IdTokenRejected
 from service.ops import logs
 from service.web.responses import error_response
 
@@ -26,6 +28,8 @@ logger = logging.getLogger(__name__)
 # status is caught by tests/unit/test_error_statuses.py instead of answering a silent 400.
 STATUS_OF_ERROR: dict[type[errors.AuthError], int] = {
     errors.InvalidRequest: 400,
+    errors.UnsupportedMediaType: 415,
+    errors.RequestTimeout: 408,
     errors.ValidationFailed: 422,
     errors.EmailTaken: 409,
     errors.WrongPassword: 403,
@@ -42,6 +46,7 @@ STATUS_OF_ERROR: dict[type[errors.AuthError], int] = {
     ConsoleSignInFailed: 401,
     ConsoleSessionEnded: 401,
     StaffForbidden: 403,
+    IdTokenRejected: 401,
     errors.InvalidCode: 400,
     errors.EmailNotVerified: 403,
     errors.IdentityConflict: 409,
@@ -83,7 +88,12 @@ def auth_error_response(error: errors.AuthError) -> web.Response:
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, errors.ValidationFailed):
         extra["fields"] = error.fields
-    return error_response(STATUS_OF_ERROR[type(error)], error.code, error.message, headers, **extra)
+    response = error_response(
+        STATUS_OF_ERROR[type(error)], error.code, error.message, headers, **extra
+    )
+    if isinstance(error, errors.RequestTimeout):
+        response.force_close()  # the rest of the late body would be read as the next request
+    return response
 
 
 def _http_error_response(exc: web.HTTPException) -> web.Response:
@@ -113,8 +123,29 @@ def _is_unavailable(exc: BaseException) -> bool:
     return False
 
 
+OAUTH_PREFIX = "/oauth/"
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await _answer_errors(request, handler)
+    if request.path.startswith(OAUTH_PREFIX) and isinstance(response, web.Response):
+        _add_error_description(response)
+    return response
+
+
+def _add_error_description(response: web.Response) -> None:
+    """An error the /oauth sub-app could not shape itself (a body over the limit, an outage)
+    still carries RFC 6749's error_description, as the sub-app's own errors do."""
+    if response.status < 400 or not isinstance(response.body, bytes):
+        return
+    body = orjson.loads(response.body)
+    if isinstance(body, dict) and "error" in body and "error_description" not in body:
+        body["error_description"] = body.get("message", "")
+        response.body = orjson.dumps(body)
+
+
+async def _answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except errors.AuthError as exc:

@@ -19,6 +19,14 @@ from aiohttp.web_response import StreamResponse
 from service.web.responses import error_response
 
 _INSTALLED = "_rotor_json_errors"
+# aiohttp's default Server header names its version (and Python's): a free hint for whoever
+# looks for a known vulnerability. The product name alone tells nothing.
+SERVER = "rotor"
+
+
+async def anonymous_server(_request: object, response: StreamResponse) -> None:
+    """on_response_prepare: runs before aiohttp would add its own Server header."""
+    response.headers["Server"] = SERVER
 
 
 def _json_error(status: int) -> StreamResponse:
@@ -29,6 +37,7 @@ def _json_error(status: int) -> StreamResponse:
     else:
         code, message = "invalid_request", "The request is not valid HTTP."
     response = error_response(status, code, message)
+    response.headers["Server"] = SERVER
     response.force_close()
     return response
 

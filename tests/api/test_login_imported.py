@@ -35,8 +35,8 @@ def vector_id(vector: dict[str, Any]) -> str:
 async def insert_user(db: asyncpg.Connection, email: str, password_hash: str) -> uuid.UUID:
     user_id = uuid.uuid4()
     await db.execute(
-        'INSERT INTO "user" (id, email, password_hash, created_at, updated_at)'
-        " VALUES ($1, $2, $3, $4, $4)",
+        'INSERT INTO "user" (id, email, email_canonical, password_hash, created_at, updated_at)'
+        " VALUES ($1, $2, lower($2), $3, $4, $4)",
         user_id,
         email,
         password_hash,

@@ -141,7 +141,9 @@ async def test_errors_and_unknown_routes_are_logged_with_their_status(
     response = await client.get("/v1/nowhere/123")
     assert response.status == 404
     assert response.headers["X-Request-ID"]
-    response = await client.post("/v1/login", data=b"not json")
+    response = await client.post(
+        "/v1/login", data=b"not json", headers={"Content-Type": "application/json"}
+    )
     assert response.status == 400
     lines = [line for line in log_lines() if line["logger"] == "rotor.access"]
     assert [(line["route"], line["status"]) for line in lines] == [

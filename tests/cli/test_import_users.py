@@ -188,8 +188,8 @@ async def test_dry_run_writes_nothing(
     run: Run, db: asyncpg.Connection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await db.execute(
-        'INSERT INTO "user" (id, email, password_hash, created_at, updated_at)'
-        " VALUES (gen_random_uuid(), 'ada@example.com', $1, now(), now())",
+        'INSERT INTO "user" (id, email, email_canonical, password_hash, created_at, updated_at)'
+        " VALUES (gen_random_uuid(), 'ada@example.com', 'ada@example.com', $1, now(), now())",
         HASH,
     )
     path = jsonl(
@@ -297,8 +297,8 @@ async def test_users_may_carry_identities_and_then_need_no_password(
     run: Run, db: asyncpg.Connection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await db.execute(
-        'INSERT INTO "user" (id, email, password_hash, created_at, updated_at)'
-        " VALUES (gen_random_uuid(), 'taken@example.com', $1, now(), now())",
+        'INSERT INTO "user" (id, email, email_canonical, password_hash, created_at, updated_at)'
+        " VALUES (gen_random_uuid(), 'taken@example.com', 'taken@example.com', $1, now(), now())",
         HASH,
     )
     path = jsonl(

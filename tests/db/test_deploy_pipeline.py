@@ -167,8 +167,9 @@ async def _seed_one_dead_and_one_live_session(url: str, now: datetime) -> None:
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(
-            """INSERT INTO "user" (id, email, password_hash, created_at, updated_at)
-               VALUES (gen_random_uuid(), 'ada@example.com', 'x', $1, $1)""",
+            """INSERT INTO "user" (id, email, email_canonical, password_hash, created_at,
+                                  updated_at)
+               VALUES (gen_random_uuid(), 'ada@example.com', 'ada@example.com', 'x', $1, $1)""",
             now,
         )
         for name, ends in (("dead", now - day), ("live", now + day)):

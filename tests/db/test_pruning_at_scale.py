@@ -75,8 +75,9 @@ SEEDED = "SELECT array_agg(md5('s' || g)::uuid) FROM generate_series(0, $1 - 1) 
 
 async def _seed(db: asyncpg.Connection, now: Any) -> None:
     await db.execute(
-        """INSERT INTO "user" (id, email, password_hash, created_at, updated_at)
-           SELECT md5('u' || g)::uuid, 'seed' || g || '@example.com', 'x', $1, $1
+        """INSERT INTO "user" (id, email, email_canonical, password_hash, created_at, updated_at)
+           SELECT md5('u' || g)::uuid, 'seed' || g || '@example.com',
+                  'seed' || g || '@example.com', 'x', $1, $1
            FROM generate_series(0, $2 - 1) AS g""",
         now,
         USERS,

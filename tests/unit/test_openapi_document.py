@@ -232,5 +232,5 @@ def test_email_pattern_matches_python_rules() -> None:
     ) in "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000":
         assert ch.isspace()
         assert not pattern.match(f"a{ch}b@example.com")
-    assert pattern.match("\ufeffa@example.com")  # not whitespace for Python, so allowed
+    assert not pattern.match("\ufeffa@example.com")  # not whitespace, but invisible: refused
     assert pattern.match("ada@example.com")
