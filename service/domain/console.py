@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Literal
 
 from service.domain.errors import AuthError
-from service.domain.views import SessionView
+from service.domain.views import IdentityView, SessionView
 
 Role = Literal["support", "admin"]
 ROLES: tuple[Role, ...] = ("support", "admin")
@@ -73,16 +73,6 @@ class UserSearchPage:
     users: list[UserSummary]
     # The last email of this page (lower-cased) when more may follow; None on the last page.
     next_after: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class IdentityView:
-    """A sign-in identity linked to the user (an identity provider's subject)."""
-
-    provider: str
-    subject: str
-    email: str | None
-    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ class EventKind(StrEnum):
     STAFF_SESSIONS_REVOKED = "staff_sessions_revoked"
     STAFF_DISABLED = "staff_disabled"
     STAFF_ENABLED = "staff_enabled"
+    STAFF_PASSWORD_RESET_SENT = "staff_password_reset_sent"  # noqa: S105 (an event name)
     # reason: the provider's name (docs/identity-providers.md). A sign-in with an ID token is a
     # `login` event whose reason is "idtoken:<provider>".
     IDENTITY_LINKED = "identity_linked"

@@ -14,12 +14,12 @@ from service.db import events, users
 from service.db import staff as staff_queries
 from service.domain import console as domain
 from service.domain.clock import Clock
+from service.domain.codes import Purpose
 from service.domain.console import (
     ConsoleCaller,
     ConsoleEvent,
     ConsoleSessionEnded,
     ConsoleSignInFailed,
-    IdentityView,
     StaffForbidden,
     StaffView,
     UserDetail,
@@ -29,8 +29,9 @@ from service.domain.console import (
 from service.domain.errors import NotFound
 from service.domain.events import EventKind
 from service.domain.passwords import PasswordHasher
-from service.domain.views import ClientInfo
+from service.domain.views import ClientInfo, IdentityView
 from service.flows import audit
+from service.flows.codes import Codes
 from service.flows.sessions import Sessions
 from service.flows.throttle import LoginThrottle
 
@@ -131,11 +132,13 @@ class SupportDesk:
         engine: AsyncEngine,
         sessions: Sessions,
         clock: Clock,
+        codes: Codes,
         identities: IdentityLister | None = None,
     ) -> None:
         self._engine = engine
         self._sessions = sessions
         self._clock = clock
+        self._codes = codes
         self._identities = identities
 
     async def search(self, prefix: str, after: str | None = None) -> UserSearchPage:
@@ -208,6 +211,28 @@ class SupportDesk:
                 staff_id=caller.staff.id,
             )
             await audit.revoke(conn, target, now, "staff", client, staff_id=caller.staff.id)
+
+    async def send_password_reset(
+        self, caller: ConsoleCaller, user_id: str, client: ClientInfo
+    ) -> None:
+        """Queue a password reset message with a new code to the user's address (killing the
+        earlier reset codes), in one transaction with its audit event; raises NotFound for an
+        unknown user. Any role may: the code goes to the user, never to the staff member."""
+        target = _uuid(user_id)
+        async with self._engine.begin() as conn:
+            user = await users.lock_user(conn, target)
+            if user is None:
+                raise NotFound()
+            now = self._clock()
+            await self._codes.issue(conn, target, user.email, Purpose.PASSWORD_RESET, now)
+            await audit.record(
+                conn,
+                EventKind.STAFF_PASSWORD_RESET_SENT,
+                now,
+                target,
+                client=client,
+                staff_id=caller.staff.id,
+            )
 
     async def set_disabled(
         self, caller: ConsoleCaller, user_id: str, disabled: bool, client: ClientInfo

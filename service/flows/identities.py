@@ -53,6 +53,12 @@ def _view(row: db.IdentityRow) -> IdentityView:
     )
 
 
+async def identity_views(conn: AsyncConnection, user_id: uuid.UUID) -> list[IdentityView]:
+    """The user's identities, oldest first, on the caller's connection (the support console
+    shows them on its user page)."""
+    return [_view(row) for row in await db.list_identities(conn, user_id)]
+
+
 def _user_view(row: users.UserRow) -> UserView:
     return UserView(
         id=row.id,
@@ -256,8 +262,7 @@ class Identities:
 
     async def list(self, user_id: uuid.UUID) -> list[IdentityView]:
         async with self._engine.connect() as conn:
-            rows = await db.list_identities(conn, user_id)
-        return [_view(row) for row in rows]
+            return await identity_views(conn, user_id)
 
     async def unlink(
         self, principal: Principal, provider_name: str, client: ClientInfo | None = None

@@ -19,7 +19,7 @@ from service.flows.authentication import Authenticator
 from service.flows.codes import Codes, Messages
 from service.flows.console import StaffSignIn, SupportDesk
 from service.flows.events import AuditTrail
-from service.flows.identities import Identities
+from service.flows.identities import Identities, identity_views
 from service.flows.issuing import TokenIssuer
 from service.flows.login import Login
 from service.flows.logout import Logout
@@ -82,7 +82,7 @@ def build_flows(
                 LoginThrottle(settings, clock, throttle_secret, kind_prefix="console_"),
                 clock,
             ),
-            SupportDesk(engine, sessions, clock),
+            SupportDesk(engine, sessions, clock, codes, identities=identity_views),
         ),
         oauth=OAuthTokens(engine, issuer, clock),
         recovery=Recovery(engine, settings, hasher, codes, messages, throttle, clock),

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 from console_support import STAFF_PASSWORD, add_staff, csrf_of
 from helpers import PASSWORD, Client, login, refresh, register
+from mail_support import latest_code
 
 CSP = "Content-Security-Policy"
 
@@ -235,3 +236,45 @@ async def test_unknown_pages_and_ids_are_html_errors_never_500(
         assert response.status == status, (method, path, await response.text())
         assert response.content_type == "text/html"
         _assert_security_headers(response)
+
+
+async def test_support_sends_a_password_reset_that_the_user_can_use(
+    console: Client, db: asyncpg.Connection
+) -> None:
+    staff_id = await add_staff(db, "sam@support.test", "support")
+    user = await register(console)
+    await _sign_in(console, "sam@support.test")
+    html = await (await console.get(f"/console/users/{user['id']}")).text()
+    assert "Send password reset" in html
+    response = await console.post(
+        f"/console/users/{user['id']}/password-reset", data={"csrf": csrf_of(html)}
+    )
+    assert response.status == 200 and "password reset message" in await response.text()
+    # The message and the audit event naming the staff member, committed together.
+    code = await latest_code(db, "password_reset", "ada@example.com")
+    event = await db.fetchrow("SELECT kind, staff_id FROM auth_event WHERE staff_id IS NOT NULL")
+    assert dict(event) == {"kind": "staff_password_reset_sent", "staff_id": staff_id}
+    reset = await console.post(
+        "/v1/password/reset",
+        json={"email": "ada@example.com", "code": code, "new_password": "a brand new secret"},
+    )
+    assert reset.status == 204
+    logged_in = await console.post(
+        "/v1/login", json={"email": "ada@example.com", "password": "a brand new secret"}
+    )
+    assert logged_in.status == 200
+
+
+async def test_the_user_page_lists_linked_identities(
+    console: Client, db: asyncpg.Connection
+) -> None:
+    await add_staff(db, "sam@support.test", "support")
+    user = await register(console)
+    await db.execute(
+        "INSERT INTO identity (provider, subject, user_id, email, created_at, last_used_at)"
+        " VALUES ('apple', '001234.abcd', $1, 'ada@privaterelay.example', now(), now())",
+        __import__("uuid").UUID(user["id"]),
+    )
+    await _sign_in(console, "sam@support.test")
+    html = await (await console.get(f"/console/users/{user['id']}")).text()
+    assert "Identities" in html and "001234.abcd" in html and "apple" in html

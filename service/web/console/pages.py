@@ -31,6 +31,7 @@ DONE = {
     "session_revoked": "The session was revoked: that device's refresh token no longer works.",
     "all_revoked": "Every session of this user was revoked.",
     "disabled": "The account is disabled and all its sessions were revoked.",
+    "reset_sent": "A password reset message with a new code is on its way to the user.",
     "enabled": "The account is enabled again.",
 }
 SIGNIN_MAX_AGE = 3600
@@ -172,6 +173,14 @@ async def revoke_all(request: web.Request, caller: ConsoleCaller) -> web.StreamR
     await form_with_csrf(request, SESSION_COOKIE)
     await _desk(request).revoke_all(caller, request.match_info["id"], client(request))
     return _back_to_user(request, "all_revoked")
+
+
+@routes.post("/users/{id}/password-reset")
+@staff_only
+async def send_password_reset(request: web.Request, caller: ConsoleCaller) -> web.StreamResponse:
+    await form_with_csrf(request, SESSION_COOKIE)
+    await _desk(request).send_password_reset(caller, request.match_info["id"], client(request))
+    return _back_to_user(request, "reset_sent")
 
 
 @routes.post("/users/{id}/disable")
