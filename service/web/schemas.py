@@ -71,8 +71,9 @@ TokenField = str
 # Any string up to a bound: a code of the wrong shape is just a wrong code (400 invalid_code).
 CodeField = Annotated[str, StringConstraints(max_length=64)]
 ProviderField = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-# Long enough for any provider's ID token; a longer string is a bad token (401), not a 422.
-IdTokenField = Annotated[str, StringConstraints(max_length=65_536)]
+# Far longer than any provider's ID token (1-2 KB) and inside the 64 KiB body limit; a longer
+# string is 422, a string of any length that is not a valid token 401.
+IdTokenField = Annotated[str, StringConstraints(max_length=16_384)]
 NonceField = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 

@@ -74,7 +74,11 @@ def _schemathesis(
 @pytest.mark.slow
 async def test_schemathesis_checks_all_with_the_stateful_phase(serve: StartServer) -> None:
     server = await serve(
-        AUTH_ADMIN_KEY=ADMIN_KEY, AUTH_LOGIN_MAX_FAILURES="1000000", AUTH_METRICS="true"
+        AUTH_ADMIN_KEY=ADMIN_KEY,
+        AUTH_LOGIN_MAX_FAILURES="1000000",
+        AUTH_METRICS="true",
+        # So that /oauth/introspect exists (it is 404 without a client) and refuses no auth.
+        AUTH_INTROSPECTION_CLIENTS="fuzz-api:fuzz-api-secret-0123",
     )
     keeper = await _token(server, "keeper@example.com")
     excluded = []

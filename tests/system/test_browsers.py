@@ -14,7 +14,9 @@ from typing import Any
 import aiohttp
 import pytest
 from browser import available, chromium, proxy_app, run_flow, serving, spa_app
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 from servers import ROOT, free_port
 
 pytestmark = [
@@ -130,6 +132,16 @@ def _sign_in(driver: Any, base: str, email: str) -> None:
     driver.find_element(By.CSS_SELECTOR, "form.stack button").click()
 
 
+def _page_shows(driver: Any, text: str, seconds: float = 15) -> bool:
+    """Whether the page the last click leads to shows `text` (a form post's next page may still
+    be loading when the click returns)."""
+    try:
+        WebDriverWait(driver, seconds).until(lambda d: text in d.page_source)
+    except TimeoutException:
+        return False
+    return True
+
+
 def _csp_violations(driver: Any) -> list[str]:
     return [
         entry["message"]
@@ -176,14 +188,14 @@ async def test_support_console_in_a_browser(
             assert "Ada&#39;s phone" in driver.page_source or "Ada's phone" in driver.page_source
             driver.save_screenshot(str(IMAGES / "console-user.png"))
             driver.find_element(By.CSS_SELECTOR, f"#session-{phone['session_id']} button").click()
-            assert "The session was revoked" in driver.page_source
+            assert _page_shows(driver, "The session was revoked")
             driver.save_screenshot(str(IMAGES / "console-session-revoked.png"))
             driver.set_window_size(390, 844)  # a phone
             driver.refresh()
             driver.save_screenshot(str(IMAGES / "console-user-phone.png"))
             driver.set_window_size(1280, 900)
             driver.find_element(By.CSS_SELECTOR, "button.danger").click()
-            assert "Only an admin may disable" in driver.page_source
+            assert _page_shows(driver, "Only an admin may disable")
             driver.save_screenshot(str(IMAGES / "console-refused.png"))
             return _csp_violations(driver)
 
@@ -200,7 +212,7 @@ async def test_support_console_in_a_browser(
             driver.get(f"{base}/console/users?q=ada")
             driver.find_element(By.LINK_TEXT, "ada@example.com").click()
             driver.find_element(By.CSS_SELECTOR, "button.danger").click()
-            assert "The account is disabled" in driver.page_source
+            assert _page_shows(driver, "The account is disabled")
             driver.save_screenshot(str(IMAGES / "console-disabled.png"))
             return _csp_violations(driver)
 
