@@ -71,9 +71,9 @@ TokenField = str
 # Any string up to a bound: a code of the wrong shape is just a wrong code (400 invalid_code).
 CodeField = Annotated[str, StringConstraints(max_length=64)]
 ProviderField = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-# Far longer than any provider's ID token (1-2 KB) and inside the 64 KiB body limit; a longer
-# string is 422, a string of any length that is not a valid token 401.
-IdTokenField = Annotated[str, StringConstraints(max_length=16_384)]
+# Far longer than any provider's ID token (1-2 KB); a body over 64 KiB is 413 first, and a
+# string that is not a valid token, of any length up to that, is 401.
+IdTokenField = Annotated[str, StringConstraints(max_length=65_536)]
 NonceField = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 

@@ -35,7 +35,9 @@ def oidc(*providers: FakeProvider | tuple[str, FakeProvider, tuple[str, ...]]) -
     for index, one in enumerate(providers):
         name, fake, ids = one if isinstance(one, tuple) else (f"test{index or ''}", one, None)
         configured.append(Provider(name, fake.issuer, ids or (CLIENT_ID, WEB_CLIENT)))
-    return OidcSettings(providers=tuple(configured), fetch_timeout=0.5, wait=0.5)
+    # Short bounds keep the down-provider tests quick; 3 s leaves a loaded CI machine room to
+    # answer the in-process fake provider (0.5 s once gave a 503 there).
+    return OidcSettings(providers=tuple(configured), fetch_timeout=3.0, wait=3.0)
 
 
 @pytest.fixture
